@@ -1,0 +1,26 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test install sync
+
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ppma demo
+
+# Runs the notebooks' tests (slow cells skipped), then pytest. Writes nothing in the tree.
+test: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider tests
+
+# For developers: clean the notebooks and export the package.
+sync: $(STAMP)
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export
