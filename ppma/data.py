@@ -21,10 +21,10 @@ log = get_logger('ppma.data')
 # %% auto #0
 __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'read_split', 'read_classes', 'folder_classes', 'folder_split',
            'DecodeError', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample', 'open_video', 'clip_indices',
-           'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment', 'normalize',
-           'Clip', 'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card', 'card_split',
-           'card_classes', 'probe_sample', 'scan_split', 'check_dataset', 'iter_frames', 'scale_short_side',
-           'resize_sample', 'resize_dataset', 'save_card']
+           'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment', 'to_clip', 'Clip',
+           'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card', 'card_split', 'card_classes',
+           'probe_sample', 'scan_split', 'check_dataset', 'iter_frames', 'scale_short_side', 'resize_sample',
+           'resize_dataset', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -216,11 +216,13 @@ def rand_augment(magnitude=7, layers=4, p=0.5):
     op = lambda: v2.RandomApply([v2.RandAugment(num_ops=1, magnitude=magnitude, num_magnitude_bins=11)], p=p)
     return v2.Compose([op() for _ in range(layers)])
 
-def normalize(frames):
-    "uint8 `[T, C, H, W]` -> float32 ImageNet-normalised."
-    x = frames.float().div_(255)
-    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std)
+def to_clip(frames):
+    "uint8 frames `[T, C, H, W]` -> ImageNet-normalised float32 clip `[C, T, H, W]`, in one pass per step."
+    t, c, h, w = frames.shape
+    out = torch.empty(c, t, h, w).copy_(frames.transpose(0, 1))      # layout and dtype change together
+    scale, shift = 1 / (255 * torch.tensor(STD)), -torch.tensor(MEAN) / torch.tensor(STD)
+    out.view(c, -1).mul_(scale[:, None]).add_(shift[:, None])
+    return out
 
 # %% ../nbs/01_data.ipynb #c028
 class Clip(NamedTuple):
@@ -266,9 +268,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         "uint8 `[T, H, W, 3]` at output size -> augmented, normalised float `[C, T, H, W]`."
         x = torch.from_numpy(frames).permute(0, 3, 1, 2)
         if self.augment is not None: x = self.augment(x)
-        x = normalize(x)
-        if self.erase is not None: x = self.erase(x)
-        return x.permute(1, 0, 2, 3).contiguous()
+        x = to_clip(x)
+        return x if self.erase is None else self.erase(x.transpose(0, 1)).transpose(0, 1).contiguous()
 
     def train_views(self, frames):
         "`repeat` independently cropped and augmented views of one decoded window."
@@ -290,6 +291,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             self._logged.add(rel); log.warning(f'unreadable sample {self.root/rel}: {type(err).__name__}: {err}')
 
     def __getitem__(self, i):
+        if torch.utils.data.get_worker_info() is not None: cv2.setNumThreads(1)   # workers already fill the cores
         if not self.train:
             try: return Views(self.test_views(self._decode(self.samples[i][0])), self.samples[i][1], i)
             except Exception as e: self._failed(i, e); return None
