@@ -12,7 +12,8 @@ from .core import get_logger
 log = get_logger('ppma.cli')
 
 # %% auto #0
-__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_demo', 'parser', 'main']
+__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_demo', 'parser',
+           'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -46,6 +47,34 @@ def cmd_data_resize(a):
     return 1 if bad else 0
 
 # %% ../nbs/10_cli.ipynb #c007
+def _arch(a):
+    return {k: v for k, v in dict(num_heads=a.num_heads, img_size=a.img_size, num_frames=a.num_frames).items() if v}
+
+def cmd_convert(a):
+    from ppma.checkpoints import export_hf, load_any, save_checkpoint
+    model = load_any(a.src, **_arch(a))
+    out = export_hf(model, a.dst) if a.to == 'hf' else save_checkpoint(a.dst, model)
+    print(f'wrote {out}: {type(model).__name__} {model.embed_dim} wide, {len(model.blocks)} blocks, {model.num_classes} classes')
+    return 0
+
+def cmd_features(a):
+    import torch
+    from ppma.checkpoints import load_any
+    from ppma.core import atomic_path
+    from ppma.data import VideoClipDataset, collate, read_split
+    from ppma.models import extract_features
+    model = load_any(a.checkpoint, **_arch(a))
+    c = model.config
+    rows = read_split(a.split)
+    ds = VideoClipDataset(rows, a.root, num_frames=c['num_frames'], size=c['img_size'], train=False, clips=a.clips, crops=a.crops)
+    loader = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, num_workers=a.workers, collate_fn=collate)
+    feats, labels, index = extract_features(model, loader)
+    with atomic_path(a.out, suffix='.pt') as tmp:
+        torch.save({'paths': [rows[i][0] for i in index.tolist()], 'labels': labels, 'features': feats}, tmp)
+    print(f'wrote {a.out}: {tuple(feats.shape)} features; {len(ds.report_failures())} unreadable video(s) left out')
+    return 0
+
+# %% ../nbs/10_cli.ipynb #c009
 def cmd_demo(a):
     import torch
     from ppma.data import VideoClipDataset, collate
@@ -68,7 +97,7 @@ def cmd_demo(a):
               f'{len(bad)} unreadable skipped: {sorted(bad)}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c009
+# %% ../nbs/10_cli.ipynb #c011
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -88,6 +117,17 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
+    cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
+    cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
+    cv.set_defaults(fn=cmd_convert)
+    f = sub.add_parser('features', help='pooled features of every video of a split')
+    f.add_argument('checkpoint'); f.add_argument('split'); f.add_argument('root'); f.add_argument('out')
+    f.add_argument('--clips', type=int, default=2); f.add_argument('--crops', type=int, default=3)
+    f.add_argument('--batch-size', type=int, default=4); f.add_argument('--workers', type=int, default=2)
+    f.set_defaults(fn=cmd_features)
+    for q in (cv, f):
+        q.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
+        q.add_argument('--img-size', type=int); q.add_argument('--num-frames', type=int)
     d = sub.add_parser('demo', help='run the main job on the embedded default data')
     d.add_argument('--out', default='runs/demo'); d.set_defaults(fn=cmd_demo)
     return p

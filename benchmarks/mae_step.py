@@ -1,0 +1,116 @@
+"""One MAE pre-training step (forward, backward, AdamW) at 16 x 224, 90% masking, batch 2, on the CPU:
+ppma's MAEVideoViT against transformers' VideoMAEForPreTraining with the same sizes, in one run.
+
+    .venv/bin/python benchmarks/mae_step.py [--models vit_base,vit_small,vit_tiny] [--steps 3]
+
+Rows: `hf` = VideoMAEForPreTraining (decoder 384 wide, 6 heads, 4 layers, tube masking, float32);
+`videomae` = ours with the like-for-like decoder (the ratio goal: >= 1.1x hf in float32);
+`ppma` = ours with PPMA's decoder (16 heads, every token predicted), reported beside it;
+`videomae-bf16` = ours under bf16 autocast (goal >= 1.6x hf's float32 step; its loss is printed next to the
+float32 loss from the same weights and batch). GFLOP/s = FLOPs of the step counted by torch's FlopCounterMode
+divided by the measured time. On a GPU the same script reports bf16 steps/s and model FLOPs utilisation.
+"""
+import argparse, time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ppma.losses import mae_loss
+from ppma.masking import make_mask
+from ppma.models import PRESETS, create_model
+
+DEC = dict(decoder_embed_dim=384, decoder_depth=4)
+
+
+def ours(name, decoder_type):
+    heads = 6 if decoder_type == 'videomae' else 16
+    return create_model(name, mae=True, decoder_type=decoder_type, decoder_num_heads=heads, **DEC)
+
+
+def hf_model(name):
+    from transformers import VideoMAEConfig, VideoMAEForPreTraining
+    p = PRESETS[name]
+    cfg = VideoMAEConfig(hidden_size=p['embed_dim'], num_hidden_layers=p['depth'], num_attention_heads=p['num_heads'],
+                         intermediate_size=4 * p['embed_dim'], decoder_hidden_size=384, decoder_num_hidden_layers=4,
+                         decoder_num_attention_heads=6, decoder_intermediate_size=1536, use_mean_pooling=False,
+                         attn_implementation='sdpa')
+    return VideoMAEForPreTraining(cfg)
+
+
+def step_fn(kind, model, x, mask, dtype):
+    "A closure doing one optimisation step; returns the loss."
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if kind == 'hf': loss = model(pixel_values=x.transpose(1, 2), bool_masked_pos=mask).loss
+            else: loss = mae_loss(model(x, mask), x, mask, norm='videomae' if kind == 'videomae' else 'ppma')
+        loss.backward(); opt.step()
+        return loss.item()
+    return step
+
+
+def measure(step, steps):
+    step()                                                   # warm-up
+    t0 = time.perf_counter()
+    losses = [step() for _ in range(steps)]
+    return (time.perf_counter() - t0) / steps, losses[0]
+
+
+def flops(step):
+    with FlopCounterMode(display=False) as fc: step()
+    return fc.get_total_flops()
+
+
+def matmul_rate(dtype, n=1024):
+    "GFLOP/s of an n x n matrix product in `dtype` on the CPU."
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    t0 = time.perf_counter(); a @ b
+    return 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--models', default='vit_base,vit_small,vit_tiny'); ap.add_argument('--steps', type=int, default=3)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    a = ap.parse_args()
+    dev = torch.device(a.device)
+    print(f'device {dev}, torch {torch.__version__}, threads {torch.get_num_threads()}; batch 2, 16 x 224, 90% masked')
+    bf16_slow = False
+    if dev.type == 'cpu':
+        f32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+        bf16_slow = bf16 < f32 / 2
+        print(f'matrix product: float32 {f32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s'
+              + ('  -> this CPU has no bf16 units: the bf16 row is skipped (it would only measure emulation)' if bf16_slow else ''))
+    for name in a.models.split(','):
+        torch.manual_seed(0)
+        x = torch.randn(2, 3, 16, 224, 224, device=dev)
+        tube = make_mask('tube', 2, (8, 14, 14), 0.9, device=dev)
+        rows = {}
+        runs = [('hf', 'hf', torch.float32), ('videomae', 'videomae', torch.float32), ('ppma', 'ppma', torch.float32),
+                ('videomae-bf16', 'videomae', torch.bfloat16)]
+        if dev.type == 'cpu' and bf16_slow:
+            runs = runs[:3]
+        if dev.type == 'cuda': runs = [('hf', 'hf', torch.float32), ('videomae-bf16', 'videomae', torch.bfloat16), ('ppma-bf16', 'ppma', torch.bfloat16)]
+        for label, kind, dtype in runs:
+            torch.manual_seed(0)
+            model = (hf_model(name) if kind == 'hf' else ours(name, kind)).to(dev).train()
+            mask = tube if kind != 'ppma' else make_mask('random', 2, (8, 14, 14), 0.9, device=dev)
+            step = step_fn(kind, model, x, mask, dtype)
+            f = flops(step)
+            if dev.type == 'cuda': torch.cuda.synchronize()
+            secs, loss = measure(step, a.steps)
+            rows[label] = secs
+            extra = ''
+            if dev.type == 'cuda':
+                peak = {torch.bfloat16: 989e12}.get(dtype, 67e12)   # H100/H200 dense bf16 / fp32 (TF32 off) peaks
+                extra = f', {1 / secs:.2f} steps/s, MFU {f / secs / peak:.1%}'
+            print(f'{name:>10} {label:>14}: {secs:6.3f} s/step, {f / secs / 1e9:6.1f} GFLOP/s, loss {loss:.4f}{extra}')
+        base = rows['hf']
+        ratios = ', '.join(f'{k} {base / v:.2f}x' for k, v in rows.items() if k != 'hf')
+        print(f'{name:>10} speed-up over hf float32: {ratios}  (goals: videomae >= 1.1x, videomae-bf16 >= 1.6x)')
+
+
+if __name__ == '__main__':
+    main()
