@@ -12,8 +12,8 @@ from .core import get_logger
 log = get_logger('ppma.cli')
 
 # %% auto #0
-__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_demo', 'parser',
-           'main']
+__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_synth', 'cmd_demo',
+           'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -75,6 +75,14 @@ def cmd_features(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c009
+def cmd_synth(a):
+    from ppma.synth import make_synth
+    card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
+                      a.seed, a.workers, a.occluders, a.second_person)
+    print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
+    return 0
+
+# %% ../nbs/10_cli.ipynb #c011
 def cmd_demo(a):
     import torch
     from ppma.data import VideoClipDataset, collate
@@ -97,7 +105,7 @@ def cmd_demo(a):
               f'{len(bad)} unreadable skipped: {sorted(bad)}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c011
+# %% ../nbs/10_cli.ipynb #c013
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -117,6 +125,16 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
+    sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
+    sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
+    sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)
+    sy.add_argument('--size', type=int, default=112); sy.add_argument('--frames', type=int, default=48)
+    sy.add_argument('--fps', type=float, default=15); sy.add_argument('--style', default='mannequin')
+    sy.add_argument('--backgrounds', help='folder of videos or images to film in front of')
+    sy.add_argument('--seed', type=int, default=0); sy.add_argument('--workers', type=int, default=2)
+    sy.add_argument('--occluders', type=float, default=0.0, help='probability of an occluding pole per video')
+    sy.add_argument('--second-person', type=float, default=0.0, help='probability of a second, distracting person')
+    sy.set_defaults(fn=cmd_synth)
     cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
     cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
     cv.set_defaults(fn=cmd_convert)
