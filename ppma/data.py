@@ -250,7 +250,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.augment = rand_augment() if rand_aug else None
         self.erase = v2.RandomErasing(p=erase_p, value='random') if erase_p > 0 else None
         self.failure_log = Path(failure_log or tempfile.mkstemp(prefix='ppma-failures-', suffix='.jsonl')[1])
-        self._logged = set()
+        self._logged, self.epoch_seed = set(), None
+
+    def set_epoch(self, seed):
+        "Draw each sample's randomness from `(seed, index)`: the same clips whatever the workers or ranks."
+        self.epoch_seed = seed
 
     def __len__(self): return len(self.samples)
 
@@ -292,6 +296,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         if torch.utils.data.get_worker_info() is not None: cv2.setNumThreads(1)   # workers already fill the cores
+        if self.epoch_seed is not None:
+            random.seed(self.epoch_seed * 1_000_003 + i); torch.manual_seed(self.epoch_seed * 1_000_003 + i)
         if not self.train:
             try: return Views(self.test_views(self._decode(self.samples[i][0])), self.samples[i][1], i)
             except Exception as e: self._failed(i, e); return None

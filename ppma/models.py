@@ -177,7 +177,11 @@ def forward(self: MAEVideoViT, x, mask):
     y = self.head(self.decoder.norm(y))
     return y if self.decoder_type == 'ppma' else y[:, -int(mask[0].sum()):]
 
-# %% ../nbs/03_models.ipynb #c021
+# %% ../nbs/03_models.ipynb #c019
+@patch
+def no_weight_decay(self: MAEVideoViT): return {'mask_token'}
+
+# %% ../nbs/03_models.ipynb #c022
 PRESETS = {
     'vit_tiny':     dict(embed_dim=192, depth=12, num_heads=3, decoder_embed_dim=96, decoder_num_heads=4),
     'vit_small':    dict(embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=192, decoder_num_heads=8),
@@ -195,7 +199,7 @@ def create_model(name, mae=False, **kwargs):
     if mae: return MAEVideoViT(**args)
     return VideoViT(**{k: v for k, v in args.items() if k not in DECODER_ARGS})
 
-# %% ../nbs/03_models.ipynb #c025
+# %% ../nbs/03_models.ipynb #c026
 from tqdm import tqdm
 
 @torch.no_grad()
