@@ -12,8 +12,8 @@ from .core import get_logger
 log = get_logger('ppma.cli')
 
 # %% auto #0
-__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_synth', 'cmd_demo',
-           'parser', 'main']
+__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train', 'cmd_synth',
+           'cmd_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -75,6 +75,26 @@ def cmd_features(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c009
+def _value(v):
+    import ast
+    if v.lower() in ('none', 'null'): return None
+    if v.lower() in ('true', 'false'): return v.lower() == 'true'
+    try: return ast.literal_eval(v)
+    except (ValueError, SyntaxError): return v
+
+def cmd_train(a):
+    from ppma.training import train
+    sets = {}
+    for kv in a.set or []:
+        k, eq, v = kv.partition('=')
+        if not eq: raise ValueError(f'--set {kv!r}: use key=value')
+        sets[k] = _value(v)
+    summary = train(a.stage, a.preset, a.recipe, a.data, a.data_root, a.split, a.init, a.epochs, a.batch_size, a.out_dir,
+                    a.seed, a.resume, a.workers, a.device, **sets)
+    print(f'{a.stage}: wrote {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
+    return 0
+
+# %% ../nbs/10_cli.ipynb #c011
 def cmd_synth(a):
     from ppma.synth import make_synth
     card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
@@ -82,7 +102,7 @@ def cmd_synth(a):
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c011
+# %% ../nbs/10_cli.ipynb #c013
 def cmd_demo(a):
     import torch
     from ppma.data import VideoClipDataset, collate
@@ -105,7 +125,7 @@ def cmd_demo(a):
               f'{len(bad)} unreadable skipped: {sorted(bad)}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c013
+# %% ../nbs/10_cli.ipynb #c015
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -125,6 +145,15 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
+    t = sub.add_parser('train', help='run one stage: mae, align, finetune or linear_probe')
+    t.add_argument('--stage', required=True); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
+    t.add_argument('--data', help='data cards or split lists, comma-separated'); t.add_argument('--data-root')
+    t.add_argument('--split', help='train-list overrides, comma-separated, one per dataset'); t.add_argument('--init')
+    t.add_argument('--epochs', type=int); t.add_argument('--batch-size', type=int); t.add_argument('--out-dir')
+    t.add_argument('--seed', type=int, default=0); t.add_argument('--resume', action='store_true')
+    t.add_argument('--workers', type=int); t.add_argument('--device')
+    t.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a preset setting')
+    t.set_defaults(fn=cmd_train)
     sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
     sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
     sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)

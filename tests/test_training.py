@@ -1,0 +1,115 @@
+"The training engine on generated videos: learning, chaining, frozen probes, DDP, resume, clear errors."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ppma.checkpoints import load_checkpoint, save_checkpoint
+from ppma.data import save_card
+from ppma.models import VideoViT
+from ppma.testing import make_dataset
+from ppma.training import train
+
+TINY = dict(model='vit_tiny_cpu', size=32, num_frames=4, clip_seconds=0.6, workers=0, test_clips=1, test_crops=1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    "Three classes of a square moving in different directions; a card with train and val lists."
+    root = tmp_path_factory.mktemp('toy')
+    make_dataset(root / 'train', classes=('left', 'right', 'up'), per_class=6, n=16, h=32, w=32)
+    make_dataset(root / 'val', classes=('left', 'right', 'up'), per_class=2, n=16, h=32, w=32, seed=1)
+    for sub in ('train', 'val'):
+        (root / f'{sub}.csv').write_text(''.join(f'{sub}/{l}\n' for l in (root / sub / 'split.csv').read_text().splitlines()))
+    return save_card(root / 'toy.md', {'name': 'toy', 'num_classes': 3, 'label_space': 'toy', 'splits': {'train': 'train.csv', 'val': 'val.csv'}})
+
+
+def epochs_loss(out):
+    recs = [json.loads(l) for l in (Path(out) / 'metrics.jsonl').read_text().splitlines()]
+    return [r['loss'] for r in recs if r['split'] == 'train_epoch']
+
+
+@pytest.mark.parametrize('stage,kw', [('mae', dict(lr=3e-3)), ('align', dict(mixup=0, cutmix=0, lr=3e-3)),
+                                       ('finetune', dict(mixup=0, cutmix=0, lr=3e-3)), ('linear_probe', dict(lr=3e-2))])
+def test_each_stage_learns_the_toy_task(toy, tmp_path, stage, kw):
+    s = train(stage, data=str(toy), epochs=6 if stage != 'linear_probe' else 40, batch_size=6, out_dir=tmp_path, **TINY, **kw)
+    loss = epochs_loss(tmp_path)
+    assert loss[-1] < loss[0] * 0.97, loss
+    assert Path(s['checkpoint']).exists()
+
+
+def test_mae_align_probe_chain_and_frozen_trunk(toy, tmp_path):
+    mae = train('mae', data=str(toy), epochs=1, batch_size=6, out_dir=tmp_path / 'mae', **TINY)
+    ali = train('align', data=str(toy), init=mae['checkpoint'], epochs=1, batch_size=6, out_dir=tmp_path / 'align', **TINY)
+    before = load_checkpoint(ali['checkpoint'])['model']
+    lp = train('linear_probe', data=str(toy), init=ali['checkpoint'], epochs=1, batch_size=6, out_dir=tmp_path / 'lp',
+               cache_features=False, **TINY)
+    after = load_checkpoint(lp['checkpoint'])['model']
+    trunk = [k for k in before if not k.startswith(('head.', 'norm.'))]
+    assert trunk and all(torch.equal(before[k], after[k]) for k in trunk)       # bit-identical trunk
+    assert not torch.equal(after['head.weight'], before['head.weight'])
+    assert {'acc1', 'acc5'} <= set(lp['val'])
+
+
+def run_cli(args, nproc=1, **kw):
+    cmd = ([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--master_port', str(29500 + os.getpid() % 1000)]
+           if nproc > 1 else [sys.executable]) + [str(Path(sys.executable).parent / 'ppma'), 'train', *args]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def cli_args(toy, stage, out, epochs=2, extra=()):
+    sets = ['model=vit_tiny_cpu', 'size=32', 'num_frames=4', 'clip_seconds=0.6', 'test_clips=1', 'test_crops=1',
+            'mixup=0', 'cutmix=0', 'drop_path=0', 'erase_p=0', 'eval_every=0']
+    return ['--stage', stage, '--data', str(toy), '--epochs', str(epochs), '--batch-size', '6', '--workers', '0',
+            '--out-dir', str(out), *[x for s in sets for x in ('--set', s)], *extra]
+
+
+@pytest.mark.parametrize('stage', ['mae', 'align'])
+def test_two_processes_match_one_with_the_same_global_batch(toy, tmp_path, stage):
+    one, two = run_cli(cli_args(toy, stage, tmp_path / 'one')), run_cli(cli_args(toy, stage, tmp_path / 'two'), nproc=2)
+    assert one.wait() == 0, one.stderr.read()[-2000:]
+    assert two.wait() == 0, two.stderr.read()[-2000:]
+    a, b = load_checkpoint(tmp_path / 'one/checkpoint.pt')['model'], load_checkpoint(tmp_path / 'two/checkpoint.pt')['model']
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=2e-5, rtol=1e-4), k
+
+
+def test_killed_run_resumes_to_the_same_weights(toy, tmp_path):
+    ref = run_cli(cli_args(toy, 'mae', tmp_path / 'ref', epochs=3))
+    p = run_cli(cli_args(toy, 'mae', tmp_path / 'run', epochs=3))
+    metrics = tmp_path / 'run/metrics.jsonl'
+    deadline = time.time() + 240
+    while time.time() < deadline:                      # kill -9 as soon as epoch 1 (the second) has started
+        if metrics.exists() and any(json.loads(l)['epoch'] == 1 and json.loads(l)['split'] == 'train' for l in metrics.read_text().splitlines()):
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    recs = [json.loads(l) for l in metrics.read_text().splitlines()]
+    assert not any(r['epoch'] == 1 and r['split'] == 'train_epoch' for r in recs)      # it died mid-epoch
+    for f in (tmp_path / 'run').glob('*.pt'):
+        load_checkpoint(f)                              # every visible checkpoint is whole
+    assert not (tmp_path / 'run/checkpoint.pt').exists()
+    q = run_cli(cli_args(toy, 'mae', tmp_path / 'run', epochs=3, extra=['--resume']))
+    assert q.wait() == 0 and ref.wait() == 0
+    a, b = load_checkpoint(tmp_path / 'ref/checkpoint.pt')['model'], load_checkpoint(tmp_path / 'run/checkpoint.pt')['model']
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_clear_errors_before_work(toy, tmp_path):
+    with pytest.raises(ValueError, match='stage'): train('pretrain', data=str(toy))
+    with pytest.raises(ValueError, match='preset'): train('mae', preset='giant', data=str(toy))
+    with pytest.raises(FileNotFoundError, match='not found'): train('mae', data='no_such_card', out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match='init: checkpoint'): train('align', data=str(toy), init=tmp_path / 'x.pt', out_dir=tmp_path)
+    with pytest.raises(ValueError, match='larger than toy'): train('mae', data=str(toy), batch_size=100, out_dir=tmp_path, **TINY)
+    with pytest.raises(FileNotFoundError, match='no train split'): train('mae', data='kinetics150', data_root=tmp_path)
+    other = tmp_path / 'other.pt'
+    save_checkpoint(other, VideoViT(img_size=32, num_frames=4, embed_dim=96, depth=1, num_heads=2))
+    with pytest.raises(ValueError, match='another architecture'):
+        train('align', data=str(toy), init=other, epochs=1, batch_size=6, out_dir=tmp_path / 'o', **TINY)
+    bad = tmp_path / 'bad.csv'
+    bad.write_text((Path(toy).parent / 'train.csv').read_text() + 'train/up/up_000.mp4;7\n')
+    card = save_card(tmp_path / 'bad.md', {'name': 'bad', 'num_classes': 3, 'splits': {'train': str(bad), 'val': None}})
+    with pytest.raises(ValueError, match='label 7 of train/up/up_000.mp4 is outside its 3 classes'):
+        train('align', data=str(card), data_root=Path(toy).parent, out_dir=tmp_path, **TINY)
