@@ -13,7 +13,7 @@ log = get_logger('ppma.cli')
 
 # %% auto #0
 __all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train', 'cmd_synth',
-           'cmd_demo', 'parser', 'main']
+           'cmd_remove_humans', 'cmd_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -103,6 +103,17 @@ def cmd_synth(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c013
+def cmd_remove_humans(a):
+    from ppma.human_removal import remove_humans
+    recs = remove_humans(a.input, a.out_dir, a.root, a.workers, a.max_side, a.save_masks, not a.moving_camera, a.detector,
+                         a.weights, detect_every=a.detect_every, audit=not a.no_audit)
+    bad = [r for r in recs if r['status'] != 'ok']
+    before, after = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
+    print(f'{len(recs) - len(bad)} video(s) done, {len(bad)} failed; audit detections {before} before, {after} after; '
+          f'see {Path(a.out_dir)/"manifest.jsonl"}')
+    return 1 if bad else 0
+
+# %% ../nbs/10_cli.ipynb #c015
 def cmd_demo(a):
     import torch
     from ppma.data import VideoClipDataset, collate
@@ -125,7 +136,7 @@ def cmd_demo(a):
               f'{len(bad)} unreadable skipped: {sorted(bad)}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c015
+# %% ../nbs/10_cli.ipynb #c017
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -164,6 +175,14 @@ def parser():
     sy.add_argument('--occluders', type=float, default=0.0, help='probability of an occluding pole per video')
     sy.add_argument('--second-person', type=float, default=0.0, help='probability of a second, distracting person')
     sy.set_defaults(fn=cmd_synth)
+    rh = sub.add_parser('remove-humans', help='segment and inpaint people away, with a privacy audit')
+    rh.add_argument('input', help='a video, a folder of videos, or a split list'); rh.add_argument('out_dir')
+    rh.add_argument('--root', help='root of the split list paths'); rh.add_argument('--max-side', type=int, help='process and write at this long side')
+    rh.add_argument('--workers', type=int, default=2); rh.add_argument('--save-masks', action='store_true', help='also write seg/ mask videos')
+    rh.add_argument('--moving-camera', action='store_true', help='align neighbours by homography; no background subtraction')
+    rh.add_argument('--detector', default='hog', choices=['hog', 'maskrcnn']); rh.add_argument('--weights', help='Mask R-CNN weights file')
+    rh.add_argument('--detect-every', type=int, default=2); rh.add_argument('--no-audit', action='store_true')
+    rh.set_defaults(fn=cmd_remove_humans)
     cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
     cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
     cv.set_defaults(fn=cmd_convert)
