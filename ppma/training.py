@@ -30,12 +30,13 @@ log = get_logger('ppma.training')
 # %% auto #0
 __all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source', 'as_list',
            'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage', 'ClassifyStage',
-           'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer', 'build_scheduler', 'rng_state', 'save_run',
-           'resume_run', 'Logger', 'topk', 'unpatchify', 'reconstruction_grid', 'predict', 'view_features',
-           'probe_cached', 'train_epoch', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train']
+           'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer', 'build_scheduler',
+           'rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify', 'reconstruction_grid', 'summary_of', 'score',
+           'evaluate_sources', 'view_features', 'probe_cached', 'train_epoch', 'train_stage', 'default_data',
+           'default_init', 'check_labels', 'train', 'fixed_average', 'evaluate_checkpoint']
 
 # %% ../nbs/06_training.ipynb #c006
-STAGES = ('mae', 'align', 'finetune', 'linear_probe')
+STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
 
 _CLS = dict(layer_decay=0.75, drop_path=0.1, mixup=0.8, cutmix=1.0, smoothing=0.1, rand_aug=True, erase_p=0.25, betas=(0.9, 0.999))
 PRESETS = {
@@ -48,7 +49,10 @@ PRESETS = {
         finetune=dict(epochs=30, batch_size=32, ref_batch=32, lr=2e-3, min_lr=5e-7, warmup=0.125, weight_decay=1e-4,
                       amp='none', save_every=25, **_CLS),
         linear_probe=dict(epochs=30, batch_size=32, ref_batch=32, lr=1.6e-2, min_lr=4e-6, warmup=0.125, weight_decay=1e-4,
-                          amp='none', save_every=10, cache_features=True)),
+                          amp='none', save_every=10, cache_features=True),
+        average=dict(epochs=30, batch_size=32, ref_batch=32, lr=1.6e-2, min_lr=4e-6, warmup=0.0, weight_decay=1e-4,
+                     amp='none', save_every=10, eval_every=5),
+        evaluate=dict(batch_size=1, epochs=0)),
     'tiny-cpu': dict(model='vit_tiny_cpu', size=64, num_frames=8, clip_seconds=2.0, workers=2, test_clips=2, test_crops=3,
         mae=dict(epochs=4, batch_size=8, ref_batch=8, lr=1.5e-3, min_lr=1e-5, warmup=0.1, weight_decay=0.05,
                  betas=(0.9, 0.95), repeat=2, mask='random', mask_ratio=0.9, decoder_type='ppma', amp='none', save_every=2),
@@ -57,10 +61,14 @@ PRESETS = {
         finetune=dict(epochs=4, batch_size=8, ref_batch=8, lr=1e-3, min_lr=1e-5, warmup=0.1, weight_decay=1e-4,
                       amp='none', save_every=2, **{**_CLS, 'rand_aug': False}),
         linear_probe=dict(epochs=60, batch_size=16, ref_batch=16, lr=1e-2, min_lr=1e-5, warmup=0.1, weight_decay=1e-4,
-                          amp='none', save_every=20, cache_features=True)),
+                          amp='none', save_every=20, cache_features=True),
+        average=dict(epochs=4, batch_size=8, ref_batch=8, lr=1e-2, min_lr=1e-5, warmup=0.0, weight_decay=1e-4,
+                     amp='none', save_every=2),
+        evaluate=dict(batch_size=1, epochs=0)),
 }
 DEFAULTS = dict(accum=1, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
-                erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0)
+                erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0,
+                mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False)
 
 def stage_config(stage, preset='tiny-cpu', **overrides):
     "The settings of `stage` under `preset`, with `overrides` (None values ignored)."
@@ -213,7 +221,23 @@ class ClassifyStage:
         logits = model(x, head)
         return F.cross_entropy(logits, y, label_smoothing=run.cfg['smoothing']), logits
 
-RECIPES = {'mae': MAEStage, 'align': ClassifyStage, 'finetune': ClassifyStage, 'linear_probe': lambda: ClassifyStage(frozen=True)}
+class AverageStage:
+    "Learned averaging (PPMA's AverageWrapper): frozen encoders, trained softmax mixing weights and a linear head."
+    def build(self, cfg, sources, init):
+        from ppma.checkpoints import infer_vit_args
+        from ppma.evaluate import AverageWrapper, encoder_states
+        heads, classes = head_index(sources)
+        if len(classes) > 1: raise ValueError('average takes one downstream label space')
+        states = encoder_states(as_list(init) if len(as_list(init)) > 1 else init)
+        trunk = VideoViT(**infer_vit_args(states[0], img_size=cfg['size'], num_frames=cfg['num_frames'], num_classes=0))
+        return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
+
+    def loss(self, run, model, batch, head, seed):
+        logits = model(batch.video.to(run.device))
+        return F.cross_entropy(logits, batch.label.to(run.device), label_smoothing=run.cfg['smoothing']), logits
+
+RECIPES = {'mae': MAEStage, 'align': ClassifyStage, 'finetune': ClassifyStage, 'linear_probe': lambda: ClassifyStage(frozen=True),
+           'average': AverageStage}
 
 # %% ../nbs/06_training.ipynb #c019
 @dataclass
@@ -224,6 +248,8 @@ class Run:
     rank: int = 0
     world: int = 1
     device: torch.device = field(default_factory=lambda: torch.device('cpu'))
+    results: Path | None = None
+    recipe: str | None = None
 
     @property
     def main(self): return self.rank == 0
@@ -269,8 +295,9 @@ def save_run(run, model, opt, sched, scaler, epoch, updates, name='checkpoint-la
     "Write the resumable state of a run (rank 0 only)."
     if not run.main: return None
     m = unwrap(model)
-    trunk = m.trunk if isinstance(m, Classifier) else m
+    trunk = m.trunk if isinstance(m, Classifier) else m.materialize() if isinstance(m, AverageWrapper) else m
     extra = {'extra_heads': m.extra.state_dict()} if isinstance(m, Classifier) and len(m.extra) else {}
+    if isinstance(m, AverageWrapper): extra['mixing_weights'] = m.weights().detach().cpu()
     return save_checkpoint(run.out/name, trunk, stage=run.cfg['stage'], epoch=epoch, updates=updates, optimizer=opt.state_dict(),
                            scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler else None, rng=rng_state(), **extra)
 
@@ -307,12 +334,7 @@ class Logger:
     def close(self):
         if self.tb: self.tb.close()
 
-def topk(logits, y, ks=(1, 5)):
-    "Top-k accuracies (fractions) of logits `[N, C]` against labels `[N]`."
-    top = logits.topk(min(max(ks), logits.shape[1]), 1).indices
-    return [(top[:, :k] == y[:, None]).any(1).float().mean().item() for k in ks]
-
-# %% ../nbs/06_training.ipynb #c028
+# %% ../nbs/06_training.ipynb #c027
 from .core import atomic_path
 from .data import MEAN, STD
 from .losses import patchify
@@ -344,29 +366,35 @@ def reconstruction_grid(model, clip, mask, path, frames=4):
     with atomic_path(path, suffix='.png') as tmp: cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     return img
 
-# %% ../nbs/06_training.ipynb #c030
-@torch.no_grad()
-def predict(run, model, source, head=0, workers=0, progress=False):
-    "Per-video logits `[N, C]`, labels and split indices of a source, views averaged."
-    c = run.cfg
-    ds = VideoClipDataset(source.rows, source.root, c['num_frames'], c['clip_seconds'], c['size'], train=False,
-                          clips=c['test_clips'], crops=c['test_crops'])
-    sub = torch.utils.data.Subset(ds, list(range(run.rank, len(ds), run.world)))
-    loader = torch.utils.data.DataLoader(sub, batch_size=2, num_workers=workers, collate_fn=collate)
-    m = unwrap(model).eval()
-    out = []
-    for b in tqdm(loader, desc=f'val {source.name}', disable=not (progress and run.main)):
-        if b is None: continue
-        n, v = b.video.shape[:2]
-        out.append((m(b.video.flatten(0, 1).to(run.device), head).view(n, v, -1).float().mean(1).cpu(), b.label, b.index))
-    parts = [out]
-    if run.world > 1:
-        parts = [None] * run.world; dist.all_gather_object(parts, out)
-    rows = [r for p in parts for r in p]
-    if not rows: raise RuntimeError(f'{source.name}: no readable validation video')
-    return tuple(torch.cat(t) for t in zip(*rows))
+# %% ../nbs/06_training.ipynb #c029
+from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 
-# %% ../nbs/06_training.ipynb #c032
+def summary_of(m, name):
+    return {'acc1': m['top1'], 'acc5': m['top5'], 'mean_class': m['mean_class'], 'dataset': name}
+
+def score(run, logits, labels, source, logger, epoch, step, protocol=None, recipe=None, checkpoint=None):
+    "Metrics of per-video logits; logged, and for a protocol saved and appended to the results store."
+    m = metrics(logits, labels, source.num_classes, source.classes)
+    loss = F.nll_loss(logits.clamp_min(1e-9).log(), labels) if run.cfg['softmax_views'] else F.cross_entropy(logits, labels)
+    logger(epoch, step, 'val', loss=loss.item(), **summary_of(m, source.name))
+    if protocol and run.main:
+        atomic_write_text(run.out/f'eval-{source.name}.json', json.dumps({**m, 'dataset': source.name, 'classes': source.classes}))
+        append_result(run.results, dict(recipe=recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
+                                        seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'], mean_class=m['mean_class'],
+                                        videos=m['videos'], run_dir=str(run.out)))
+    return summary_of(m, source.name)
+
+def evaluate_sources(run, model, sources, head, logger, epoch, step, protocol=None, recipe=None, checkpoint=None, workers=0):
+    "Score a model on each validation source with the test views."
+    c, out = run.cfg, {}
+    for s in sources:
+        ds = VideoClipDataset(s.rows, s.root, c['num_frames'], c['clip_seconds'], c['size'], train=False, clips=c['test_clips'], crops=c['test_crops'])
+        h = head if isinstance(unwrap(model), Classifier) else None
+        logits, labels, _ = predict_views(model, ds, run.device, h, c['softmax_views'], run.rank, run.world, workers=workers, progress=run.main)
+        out = score(run, logits, labels, s, logger, epoch, step, protocol, recipe, checkpoint)
+    return out
+
+# %% ../nbs/06_training.ipynb #c031
 @torch.no_grad()
 def view_features(run, model, source, average, workers=0):
     "Features of every test view (or their per-video mean) of a source, with labels."
@@ -402,15 +430,13 @@ def probe_cached(run, model, sources, val_sources, logger, workers=0):
             opt.zero_grad(); loss.backward(); opt.step(); updates += 1; sched.step_update(updates)
             total += loss.item() * len(idx); correct += (logits.argmax(1).cpu() == y[idx]).sum().item()
         logger(epoch, updates, 'train_epoch', loss=total / len(x), acc1=correct / len(x), lr=opt.param_groups[0]['lr'])
+    ck = save_run(run, model, opt, sched, None, c['epochs'] - 1, updates, 'checkpoint.pt')
     for (vx, vy), s in zip(val, val_sources):
         with torch.no_grad(): vl = head(vx.to(run.device)).cpu()
-        a1, a5 = topk(vl, vy)
-        metrics = dict(loss=F.cross_entropy(vl, vy).item(), acc1=a1, acc5=a5, dataset=s.name)
-        logger(c['epochs'] - 1, updates, 'val', **metrics)
-    save_run(run, model, opt, sched, None, c['epochs'] - 1, updates, 'checkpoint.pt')
+        metrics = score(run, vl.softmax(-1) if c['softmax_views'] else vl, vy, s, logger, c['epochs'] - 1, updates, 'linear_probe', run.recipe, ck)
     return metrics
 
-# %% ../nbs/06_training.ipynb #c034
+# %% ../nbs/06_training.ipynb #c033
 def _step(run, model, opt, sched, scaler, updates):
     "Clip, step, zero and schedule once the accumulated gradients are complete."
     if scaler: scaler.unscale_(opt)
@@ -447,12 +473,13 @@ def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, 
             bar.set_postfix(loss=f'{loss.item():.4f}')
     return updates, mean_over_ranks(run, total / max(n, 1)), (mean_over_ranks(run, correct / seen) if seen else None)
 
-# %% ../nbs/06_training.ipynb #c035
-def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', recipe_name=None, resume=False, workers=None):
+# %% ../nbs/06_training.ipynb #c034
+def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', recipe_name=None, resume=False, workers=None, results=None):
     "Run one stage; returns a summary (paths and last metrics)."
-    run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')))
-    workers = cfg['workers'] if workers is None else workers
     recipe_name = recipe_name or cfg['stage']
+    run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')), results=Path(results or Path(out_dir).parent/'results.csv'), recipe=recipe_name)
+    workers = cfg['workers'] if workers is None else workers
+    if resume and cfg['stage'] == 'average': raise ValueError('the average stage does not resume (it is a probe: rerun it)')
     if run.main:
         run.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run.out/'run.json', json.dumps({'config': cfg, 'recipe': recipe_name, 'init': str(init) if init else None,
@@ -463,7 +490,7 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     model, heads = recipe.build(cfg, sources, init)
     model.to(run.device)
     logger = Logger(run, recipe_name)
-    if cfg['stage'] == 'linear_probe' and cfg['cache_features']:
+    if cfg['stage'] == 'linear_probe' and cfg['cache_features'] and run.world == 1:
         metrics = probe_cached(run, model, sources, list(val_sources), logger, workers)
         logger.close()
         return {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}
@@ -487,17 +514,18 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
         logger(epoch, updates, 'train_epoch', loss=loss, **({'acc1': acc} if acc is not None else {}), lr=max(g['lr'] for g in opt.param_groups))
         for d in datasets: d.report_failures()
         last = epoch == cfg['epochs'] - 1
-        if val_sources and cfg['stage'] != 'mae' and (last or cfg['eval_every'] and (epoch + 1) % cfg['eval_every'] == 0):
-            for s in val_sources:
-                logits, labels, _ = predict(run, model, s, heads[0], workers)
-                a1, a5 = topk(logits, labels)
-                metrics = dict(loss=F.cross_entropy(logits, labels).item(), acc1=a1, acc5=a5, dataset=s.name)
-                logger(epoch, updates, 'val', **metrics)
+        if val_sources and cfg['stage'] != 'mae' and not last and cfg['eval_every'] and (epoch + 1) % cfg['eval_every'] == 0:
+            metrics = evaluate_sources(run, model, val_sources, heads[0], logger, epoch, updates, workers=workers)
         save_run(run, model, opt, sched, scaler, epoch, updates)
         if (epoch + 1) % cfg['save_every'] == 0 or last:
             save_run(run, model, opt, sched, scaler, epoch, updates, f'checkpoint-{epoch + 1:04d}.pt')
             if cfg['stage'] == 'mae' and run.main: _mae_picture(run, model, datasets[0], epoch)
-    save_run(run, model, opt, sched, scaler, cfg['epochs'] - 1, updates, 'checkpoint.pt')
+    ck = save_run(run, model, opt, sched, scaler, cfg['epochs'] - 1, updates, 'checkpoint.pt')
+    if run.world > 1: dist.barrier()
+    if val_sources and cfg['stage'] != 'mae':
+        protocol = {'finetune': 'finetune', 'linear_probe': 'linear_probe', 'average': 'linear_probe'}.get(cfg['stage'])
+        metrics = evaluate_sources(run, model, val_sources, heads[0], logger, cfg['epochs'] - 1, updates, protocol, recipe_name,
+                                   run.out/'checkpoint.pt', workers)
     logger.close()
     return {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}
 
@@ -509,7 +537,7 @@ def _mae_picture(run, model, dataset, epoch):
     mask = make_mask(run.cfg['mask'], 1, grid, run.cfg['mask_ratio'], torch.Generator().manual_seed(0))[0]
     reconstruction_grid(model, clip.to(run.device), mask.to(run.device), run.out/'reconstructions'/f'epoch{epoch + 1:04d}.png')
 
-# %% ../nbs/06_training.ipynb #c037
+# %% ../nbs/06_training.ipynb #c036
 SOURCE_ACTIONS = ('walking', 'running', 'jumping', 'jumping_jacks', 'squatting', 'waving_both_hands', 'punching', 'bowing')
 PREVIOUS = {'align': 'mae', 'finetune': 'align', 'linear_probe': 'align'}
 
@@ -535,24 +563,59 @@ def check_labels(sources):
         bad = [(r, l) for r, l in s.rows if l >= s.num_classes]
         if bad: raise ValueError(f'{s.name}: label {bad[0][1]} of {bad[0][0]} is outside its {s.num_classes} classes')
 
-# %% ../nbs/06_training.ipynb #c038
+# %% ../nbs/06_training.ipynb #c037
 def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, split=None, init=None, epochs=None,
-          batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, **overrides):
+          batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None, **overrides):
     "Run `stage` of PPMA's recipe; see `nbs/train.ipynb` for the parameters. Returns a summary."
     cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, **overrides)
-    sources = load_sources(data if data else default_data(), data_root, split)
+    sources = load_sources(data if data else default_data(), data_root, split, which='val' if stage == 'evaluate' else 'train')
     check_labels(sources)
     val_sources = []
-    if val and stage != 'mae':
+    if val and stage not in ('mae', 'evaluate'):
         for item, root in zip(as_list(data) or [default_data()], (as_list(data_root) * len(sources))[:len(sources)] or [None] * len(sources)):
             try: val_sources.append(load_source(item, root, which='val'))
             except (FileNotFoundError, ValueError) as e: log.info(f'no validation data: {e}')
         val_sources = val_sources[:1]
     init = init if init is not None else default_init(stage)
+    if isinstance(init, str) and ',' in init: init = as_list(init)
     for p in as_list(init):
         if not Path(p).exists(): raise FileNotFoundError(f'init: checkpoint {p} not found')
+    if stage == 'average' and not as_list(init): raise ValueError('average: init must name the checkpoints to average (or an ensemble file)')
     if init is None and stage != 'mae': log.info(f'{stage}: no init checkpoint, starting from random initialisation')
     for s in sources:
         if len(s.rows) < cfg['batch_size']: raise ValueError(f'batch_size={cfg["batch_size"]} is larger than {s.name} ({len(s.rows)} videos)')
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
-    return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers)
+    results = Path(results or out.parent/'results.csv')
+    if stage == 'evaluate': return evaluate_checkpoint(cfg, init, val_sources or sources, out, recipe, results)
+    if stage == 'average' and cfg['mix'] == 'fixed':
+        averaged, weights = fixed_average(cfg, init, out)
+        recipe = recipe or 'average-' + '-'.join(f'{w:.2f}' for w in weights)
+        return train(cfg['then'], preset, recipe, data, data_root, split, averaged, epochs, batch_size, out/cfg['then'], seed,
+                     resume, workers, device, val, results, **{k: v for k, v in overrides.items() if k not in DEFAULTS or k in ('smoothing',)})
+    if stage == 'average' and cfg['mix'] != 'learned': raise ValueError(f'mix={cfg["mix"]!r}: use "fixed" or "learned"')
+    return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers, results)
+
+def fixed_average(cfg, init, out):
+    "Average the encoders of `init` with `mix_weights` (equal by default) and save them; returns the path and weights."
+    from ppma.checkpoints import infer_vit_args
+    states = encoder_states(as_list(init) if len(as_list(init)) > 1 else init)
+    weights = cfg['mix_weights'] or [1 / len(states)] * len(states)
+    trunk = VideoViT(**infer_vit_args(states[0], img_size=cfg['size'], num_frames=cfg['num_frames'], num_classes=0))
+    trunk.load_state_dict(average_states(states, weights), strict=False)
+    return save_checkpoint(Path(out)/'averaged.pt', trunk, mix_weights=list(map(float, weights)), sources=[str(i) for i in as_list(init)]), weights
+
+def evaluate_checkpoint(cfg, init, sources, out, recipe=None, results=None):
+    "Score an existing checkpoint (any supported layout) with the test protocol; no training."
+    from ppma.checkpoints import load_any
+    if init is None: raise ValueError('evaluate: give the checkpoint to score as init')
+    model = load_any(init, img_size=cfg['size'], num_frames=cfg['num_frames'])
+    for s in sources:
+        if model.num_classes != s.num_classes:
+            raise ValueError(f'{init}: its head has {model.num_classes} classes, {s.name} has {s.num_classes}')
+    run = Run(cfg, Path(out), *init_distributed(cfg.get('device')), results=Path(results or Path(out).parent/'results.csv'), recipe=recipe or Path(str(init)).stem)
+    model.to(run.device)
+    if run.main: run.out.mkdir(parents=True, exist_ok=True)
+    logger = Logger(run, run.recipe)
+    metrics = evaluate_sources(run, model, sources, 0, logger, 0, 0, 'evaluate', run.recipe, init, cfg['workers'])
+    logger.close()
+    return {'out_dir': run.out, 'checkpoint': Path(str(init)), 'val': metrics}
