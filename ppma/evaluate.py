@@ -19,7 +19,8 @@ from .models import VideoViT
 
 # %% auto #0
 __all__ = ['COLUMNS', 'ENCODER_SKIP', 'metrics', 'predict_views', 'file_hash', 'provenance', 'append_result', 'load_results',
-           'aggregate', 'encoder_state', 'encoder_states', 'average_states', 'AverageWrapper']
+           'aggregate', 'encoder_state', 'encoder_states', 'average_states', 'AverageWrapper', 'note_figure',
+           'plot_results', 'plot_gap', 'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure']
 
 # %% ../nbs/07_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -173,3 +174,90 @@ class AverageWrapper(nn.Module):
         m.load_state_dict({**{k: v.detach() for k, v in self.mixed().items()}, 'pos_embed': self.trunk.pos_embed,
                            'head.weight': self.head.weight.detach(), 'head.bias': self.head.bias.detach()})
         return m
+
+# %% ../nbs/07_evaluate.ipynb #c019
+import matplotlib
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+def note_figure(title, text):
+    "A figure that says what is missing."
+    fig, ax = plt.subplots(figsize=(7, 2)); ax.axis('off')
+    ax.set_title(title); ax.text(0.5, 0.5, text, ha='center', va='center', wrap=True, fontsize=10)
+    return fig
+
+def plot_results(df, protocols=('linear_probe', 'finetune')):
+    "Top-1 per downstream dataset, grouped by recipe, one panel per protocol; error bars: std over seeds."
+    df = df[df.protocol.isin(protocols)]
+    if df.empty: return note_figure('Top-1 by recipe', 'No linear-probe or fine-tune results in this runs folder yet.')
+    panels = [p for p in protocols if (df.protocol == p).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, p in zip(axes[0], panels):
+        d = df[df.protocol == p].assign(top1=lambda x: 100 * x.top1)
+        sns.barplot(data=d, x='dataset', y='top1', hue='recipe', errorbar='sd', ax=ax, capsize=0.1)
+        seeds = d.groupby(['recipe', 'dataset']).seed.nunique()
+        n = f'{seeds.min()}' if seeds.min() == seeds.max() else f'{seeds.min()} to {seeds.max()}'
+        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s), bars: std'
+                     + (' (one seed: no error bar)' if seeds.max() < 2 else ''))
+        ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe')
+    fig.tight_layout()
+    return fig
+
+def plot_gap(df, reference):
+    "Each recipe's top-1 minus the with-humans reference recipe's, per dataset and protocol."
+    df = df[df.protocol.isin(('linear_probe', 'finetune'))]
+    if df.empty or not (df.recipe == reference).any():
+        return note_figure('Gap to pre-training with real humans', f'No results for the with-humans reference recipe {reference!r} yet.')
+    m = df.groupby(['protocol', 'dataset', 'recipe']).top1.mean().mul(100).reset_index()
+    ref = m[m.recipe == reference].set_index(['protocol', 'dataset']).top1
+    m = m[m.recipe != reference].assign(gap=lambda x: x.top1 - ref.reindex(list(zip(x.protocol, x.dataset))).values)
+    missing = sorted({f'{p} / {d}' for p, d in zip(m.protocol, m.dataset) if (p, d) not in ref.index})
+    m = m.dropna(subset=['gap'])
+    if m.empty: return note_figure('Gap to pre-training with real humans', f'The reference {reference!r} has no row matching the others.')
+    g = sns.catplot(data=m, x='dataset', y='gap', hue='recipe', col='protocol', kind='bar', height=3.5, aspect=1.4)
+    g.set_axis_labels('dataset', f'top-1 minus {reference} (points)')
+    g.figure.suptitle('Gap to the with-humans reference' + (f' (no reference for: {", ".join(missing)})' if missing else ''), y=1.03)
+    return g.figure
+
+def plot_curves(runs_dir):
+    "Training loss of every run under `runs_dir` (its `metrics.jsonl` files), one panel per stage."
+    import pandas as pd
+    frames = []
+    for f in sorted(Path(runs_dir).rglob('metrics.jsonl')):
+        d = pd.read_json(f, lines=True)
+        frames.append(d.assign(run=str(f.parent.relative_to(runs_dir))))
+    if not frames: return note_figure('Training curves', f'No metrics.jsonl under {runs_dir}.')
+    d = pd.concat(frames)
+    d = d[d.split.isin(['train', 'train_epoch'])]
+    g = sns.relplot(data=d[d.split == 'train_epoch'], x='step', y='loss', hue='run', col='stage', kind='line', marker='o',
+                    facet_kws=dict(sharey=False, sharex=False), height=3.2, aspect=1.3)
+    g.set_titles('{col_name}'); g.figure.suptitle('Training loss per epoch (x: optimiser updates)', y=1.03)
+    return g.figure
+
+def plot_confusion(eval_json):
+    "The confusion matrix of one evaluation (`eval-<dataset>.json`), rows = true class, normalised per row."
+    e = json.loads(Path(eval_json).read_text())
+    c = np.array(e['confusion'], float)
+    names = e.get('classes') or [str(i) for i in range(len(c))]
+    c = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.5 + 0.45 * len(c)), max(4.5, 1 + 0.4 * len(c))))
+    sns.heatmap(c, annot=len(c) <= 20, fmt='.2f', cmap='Blues', xticklabels=names, yticklabels=names, vmin=0, vmax=1, ax=ax)
+    ax.set_xlabel('predicted'); ax.set_ylabel('true')
+    ax.set_title(f'{e["dataset"]}: top-1 {100 * e["top1"]:.1f}%, mean-class {100 * e["mean_class"]:.1f}% ({e["videos"]} videos)')
+    fig.tight_layout()
+    return fig
+
+def markdown_table(df):
+    "A DataFrame as a Markdown table (no extra dependency)."
+    cols = list(df.columns)
+    fmt = lambda v: f'{v:.1f}' if isinstance(v, float) else str(v)
+    rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    return '\n'.join(rows + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
+
+def image_figure(path, title):
+    "A saved PNG (reconstruction grid, human-removal preview) shown as a figure."
+    import cv2
+    im = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    fig, ax = plt.subplots(figsize=(min(12, max(6, im.shape[1] / 60)), min(10, max(3, im.shape[0] / 60)) + 0.5))
+    ax.imshow(im, interpolation='nearest'); ax.axis('off'); ax.set_title(title, fontsize=10)
+    return fig

@@ -55,3 +55,43 @@ def test_evaluate_refuses_a_head_of_another_size(toy, tmp_path):
     save_checkpoint(tmp_path / 'c7.pt', VideoViT(img_size=32, num_frames=4, embed_dim=128, depth=4, num_heads=4, num_classes=7))
     with pytest.raises(ValueError, match='7 classes, toy has 3'):
         train('evaluate', data=str(toy), init=tmp_path / 'c7.pt', out_dir=tmp_path / 'ev', **TINY)
+
+
+def test_report_notebook_writes_every_figure(tmp_path):
+    "A small runs folder made by hand (results, curves, an evaluation, a reconstruction, a removal manifest)."
+    import cv2, numpy as np
+    runs = tmp_path / 'runs'
+    for r, base in (('mae_with_humans', 0.5), ('ppma', 0.6), ('random_init', 0.3)):
+        for seed in (0, 1):
+            for p in ('linear_probe', 'finetune'):
+                append_result(runs / 'results.csv', dict(recipe=r, dataset='toy', protocol=p, seed=seed, top1=base + 0.02 * seed, top5=1.0, mean_class=base))
+    (runs / 'mae' / 'reconstructions').mkdir(parents=True)
+    cv2.imwrite(str(runs / 'mae' / 'reconstructions' / 'epoch0001.png'), np.full((48, 64, 3), 128, np.uint8))
+    (runs / 'mae' / 'metrics.jsonl').write_text(''.join(json.dumps(dict(stage='mae', recipe='mae', epoch=e, step=e, split='train_epoch', loss=1 - e / 10)) + '\n' for e in range(3)))
+    (runs / 'lp' ).mkdir()
+    (runs / 'lp' / 'eval-toy.json').write_text(json.dumps(dict(dataset='toy', top1=0.5, mean_class=0.5, videos=4, confusion=[[1, 1], [1, 1]], classes=['a', 'b'])))
+    (runs / 'nohuman' / 'previews').mkdir(parents=True)
+    cv2.imwrite(str(runs / 'nohuman' / 'previews' / 'v.mp4.png'), np.full((30, 90, 3), 200, np.uint8))
+    (runs / 'nohuman' / 'manifest.jsonl').write_text(json.dumps(dict(path='v.mp4', status='ok', preview='previews/v.mp4.png', detections_before=5, detections_after=0)) + '\n')
+    out = tmp_path / 'report'
+    nb = Path(__file__).resolve().parents[1] / 'nbs' / 'report.ipynb'
+    r = subprocess.run([sys.executable, '-m', 'papermill', str(nb), str(tmp_path / 'out.ipynb'), '-k', 'python3', '-p', 'runs_dir', str(runs),
+                        '-p', 'out_dir', str(out), '-p', 'reference', 'mae_with_humans'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ('1_top1_by_recipe', '2_gap_to_real_humans', '3_mae_reconstruction', '4_human_removal', '5_training_curves', '6_confusion'):
+        im = cv2.imread(str(out / f'{name}.png'))
+        assert im is not None and im.shape[0] > 100 and im.std() > 5, name
+        assert (out / f'{name}.svg').stat().st_size > 1000
+    table = (out / 'results_table.md').read_text()
+    assert table.count('\n') == 2 + 6 and '| ppma | toy | finetune | 61.0 |' in table
+
+
+def test_result_figure_has_one_bar_per_recipe_and_dataset():
+    import pandas as pd
+    from ppma.evaluate import plot_results, plot_gap
+    df = pd.DataFrame([dict(recipe=r, dataset=d, protocol=p, seed=s, top1=0.5) for r in ('a', 'b', 'c') for d in ('x', 'y')
+                       for p in ('linear_probe', 'finetune') for s in (0, 1)])
+    fig = plot_results(df)
+    assert len(fig.axes) == 2 and all(len([b for b in ax.patches if b.get_height() > 0]) == 6 for ax in fig.axes)
+    gap = plot_gap(df, 'a')
+    assert len([ax for ax in gap.axes if ax.patches]) == 2
