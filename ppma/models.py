@@ -203,14 +203,15 @@ def create_model(name, mae=False, **kwargs):
 from tqdm import tqdm
 
 @torch.no_grad()
-def extract_features(model, loader, device='cpu', progress=True):
-    "`(features [V, D], labels [V], indices [V])` of the `Views` batches of `loader`, views averaged."
+def extract_features(model, loader, device='cpu', average=True, progress=True):
+    "`(features, labels, indices)` of the `Views` batches of `loader`: one row per video (views averaged) or per view."
     model.eval().to(device)
     feats, labels, index = [], [], []
     for batch in tqdm(loader, desc='features', disable=not progress):
         if batch is None: continue
         b, v = batch.video.shape[:2]
-        f = model.forward_features(batch.video.flatten(0, 1).to(device)).view(b, v, -1).mean(1)
-        feats.append(f.float().cpu()); labels.append(batch.label); index.append(batch.index)
+        f = model.forward_features(batch.video.flatten(0, 1).to(device)).view(b, v, -1).float().cpu()
+        rep = (lambda t: t) if average else (lambda t: t.repeat_interleave(v))
+        feats.append(f.mean(1) if average else f.flatten(0, 1)); labels.append(rep(batch.label)); index.append(rep(batch.index))
     if not feats: raise RuntimeError('no readable video in the loader')
     return torch.cat(feats), torch.cat(labels), torch.cat(index)

@@ -395,21 +395,14 @@ def evaluate_sources(run, model, sources, head, logger, epoch, step, protocol=No
     return out
 
 # %% ../nbs/06_training.ipynb #c031
-@torch.no_grad()
 def view_features(run, model, source, average, workers=0):
     "Features of every test view (or their per-video mean) of a source, with labels."
     c = run.cfg
     ds = VideoClipDataset(source.rows, source.root, c['num_frames'], c['clip_seconds'], c['size'], train=False,
                           clips=c['test_clips'], crops=c['test_crops'])
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate)
-    trunk = unwrap(model).trunk.eval()
-    feats, labels = [], []
-    for b in tqdm(loader, desc=f'features {source.name}', disable=not run.main):
-        if b is None: continue
-        n, v = b.video.shape[:2]
-        f = trunk.forward_features(b.video.flatten(0, 1).to(run.device)).view(n, v, -1).float().cpu()
-        feats.append(f.mean(1) if average else f.flatten(0, 1)); labels.append(b.label if average else b.label.repeat_interleave(v))
-    return torch.cat(feats), torch.cat(labels)
+    feats, labels, _ = extract_features(unwrap(model).trunk, loader, run.device, average, progress=run.main)
+    return feats, labels
 
 def probe_cached(run, model, sources, val_sources, logger, workers=0):
     "Train the linear head on cached features; returns the last validation metrics."
