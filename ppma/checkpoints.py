@@ -44,7 +44,8 @@ def build_model(path, **overrides):
     ck = load_checkpoint(path)
     if ck.get('format') != 'ppma': raise ValueError(f'{path}: not a ppma checkpoint (use load_pretrained for other formats)')
     model = MODEL_CLASSES[ck['model_class']](**{**ck['model_args'], **overrides})
-    model.load_state_dict(ck['model'])
+    own = model.state_dict()   # fixed position tables are rebuilt for another clip size, never loaded across sizes
+    model.load_state_dict({k: (own[k] if k.endswith('pos_embed') and v.shape != own[k].shape else v) for k, v in ck['model'].items()})
     return model
 
 # %% ../nbs/05_checkpoints.ipynb #c008

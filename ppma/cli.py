@@ -12,8 +12,8 @@ from .core import get_logger
 log = get_logger('ppma.cli')
 
 # %% auto #0
-__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train', 'cmd_synth',
-           'cmd_remove_humans', 'cmd_demo', 'parser', 'main']
+__all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train',
+           'cmd_evaluate', 'cmd_synth', 'cmd_remove_humans', 'cmd_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -95,6 +95,14 @@ def cmd_train(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c011
+def cmd_evaluate(a):
+    from ppma.training import train
+    s = train('evaluate', a.preset, a.recipe, a.data, a.root, a.split, a.checkpoint, out_dir=a.out_dir, workers=a.workers,
+              results=a.results, test_clips=a.clips, test_crops=a.crops)
+    print(f'{a.checkpoint}: {s["val"]}')
+    return 0
+
+# %% ../nbs/10_cli.ipynb #c013
 def cmd_synth(a):
     from ppma.synth import make_synth
     card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
@@ -102,7 +110,7 @@ def cmd_synth(a):
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c013
+# %% ../nbs/10_cli.ipynb #c015
 def cmd_remove_humans(a):
     from ppma.human_removal import remove_humans
     recs = remove_humans(a.input, a.out_dir, a.root, a.workers, a.max_side, a.save_masks, not a.moving_camera, a.detector,
@@ -113,7 +121,7 @@ def cmd_remove_humans(a):
           f'see {Path(a.out_dir)/"manifest.jsonl"}')
     return 1 if bad else 0
 
-# %% ../nbs/10_cli.ipynb #c015
+# %% ../nbs/10_cli.ipynb #c017
 def cmd_demo(a):
     import torch
     from ppma.data import VideoClipDataset, collate
@@ -136,7 +144,7 @@ def cmd_demo(a):
               f'{len(bad)} unreadable skipped: {sorted(bad)}')
     return 0
 
-# %% ../nbs/10_cli.ipynb #c017
+# %% ../nbs/10_cli.ipynb #c019
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -165,6 +173,12 @@ def parser():
     t.add_argument('--workers', type=int); t.add_argument('--device')
     t.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a preset setting')
     t.set_defaults(fn=cmd_train)
+    ev = sub.add_parser('evaluate', help='score a checkpoint on a dataset with the multi-view test protocol')
+    ev.add_argument('checkpoint'); ev.add_argument('data', help='data card (name or path) or split list'); ev.add_argument('root')
+    ev.add_argument('--split', help='use this list instead of the card\'s val list'); ev.add_argument('--preset', default='paper-vitb')
+    ev.add_argument('--recipe'); ev.add_argument('--out-dir', default='runs/evaluate'); ev.add_argument('--results')
+    ev.add_argument('--clips', type=int); ev.add_argument('--crops', type=int); ev.add_argument('--workers', type=int, default=2)
+    ev.set_defaults(fn=cmd_evaluate)
     sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
     sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
     sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)

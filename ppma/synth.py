@@ -136,6 +136,14 @@ def sitting_down(t, v):
     s = (1 - np.cos(np.pi * s)) / 2 * v['amp']
     return dict(l_hip=85 * s, r_hip=85 * s, l_knee=90 * s, r_knee=90 * s, y=-0.4 * s, bow=10 * s, l_flex=30 * s, r_flex=30 * s)
 
+# The motions, in words: **walking** and **running** swing legs and arms in opposition (running faster, knees
+# high, elbows bent, a bounce); **jumping** crouches then leaves the floor with the arms thrown up;
+# **jumping_jacks** spreads arms overhead and legs apart together; **squatting** bends hips and knees deeply with
+# the arms forward; **waving_one_hand** / **waving_both_hands** raise the arm(s) sideways and swing the forearm;
+# **clapping** brings both forward-raised hands together and apart; **punching** alternates straight forward arm
+# extensions; **kicking** swings one leg up in front; **bowing** bends the torso forward and back; **turning_around**
+# rotates the whole body while stepping; **raising_arms** lifts both arms forward to overhead and down;
+# **sitting_down** lowers the hips once, slowly, torso upright.
 ACTIONS = {f.__name__: f for f in [walking, running, jumping, jumping_jacks, squatting, waving_one_hand, waving_both_hands,
                                    clapping, punching, kicking, bowing, turning_around, raising_arms, sitting_down]}
 

@@ -68,7 +68,7 @@ PRESETS = {
 }
 DEFAULTS = dict(accum=1, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
                 erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0,
-                mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False)
+                mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False, sweep_points=5)
 
 def stage_config(stage, preset='tiny-cpu', **overrides):
     "The settings of `stage` under `preset`, with `overrides` (None values ignored)."
@@ -580,12 +580,17 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
     results = Path(results or out.parent/'results.csv')
     if stage == 'evaluate': return evaluate_checkpoint(cfg, init, val_sources or sources, out, recipe, results)
+    if stage == 'average' and cfg['mix'] == 'sweep':
+        a = np.linspace(0, 1, cfg['sweep_points'])
+        return [train('average', preset, recipe and f'{recipe}-{w:.2f}', data, data_root, split, init, epochs, batch_size,
+                      out/f'a{w:.2f}', seed, resume, workers, device, val, results, **{**overrides, 'mix': 'fixed', 'mix_weights': [w, 1 - w]})
+                for w in a]
     if stage == 'average' and cfg['mix'] == 'fixed':
         averaged, weights = fixed_average(cfg, init, out)
         recipe = recipe or 'average-' + '-'.join(f'{w:.2f}' for w in weights)
         return train(cfg['then'], preset, recipe, data, data_root, split, averaged, epochs, batch_size, out/cfg['then'], seed,
                      resume, workers, device, val, results, **{k: v for k, v in overrides.items() if k not in DEFAULTS or k in ('smoothing',)})
-    if stage == 'average' and cfg['mix'] != 'learned': raise ValueError(f'mix={cfg["mix"]!r}: use "fixed" or "learned"')
+    if stage == 'average' and cfg['mix'] != 'learned': raise ValueError(f'mix={cfg["mix"]!r}: use "fixed", "sweep" or "learned"')
     return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers, results)
 
 def fixed_average(cfg, init, out):

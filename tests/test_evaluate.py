@@ -95,3 +95,21 @@ def test_result_figure_has_one_bar_per_recipe_and_dataset():
     assert len(fig.axes) == 2 and all(len([b for b in ax.patches if b.get_height() > 0]) == 6 for ax in fig.axes)
     gap = plot_gap(df, 'a')
     assert len([ax for ax in gap.axes if ax.patches]) == 2
+
+
+def test_cli_evaluate_and_a_sweep_of_fixed_averages(toy, tmp_path):
+    from ppma.cli import main
+    a = VideoViT(img_size=32, num_frames=4, embed_dim=128, depth=4, num_heads=4)
+    b = VideoViT(img_size=32, num_frames=4, embed_dim=128, depth=4, num_heads=4)
+    for n, m in (('a', a), ('b', b)): save_checkpoint(tmp_path / f'{n}.pt', m)
+    runs = train('average', data=str(toy), init=[tmp_path / 'a.pt', tmp_path / 'b.pt'], mix='sweep', sweep_points=3, epochs=2,
+                 batch_size=6, out_dir=tmp_path / 'sweep', **TINY)
+    assert len(runs) == 3
+    df = load_results(tmp_path)
+    assert sorted(df.recipe) == ['average-0.00-1.00', 'average-0.50-0.50', 'average-1.00-0.00']
+    lp = runs[1]['checkpoint']
+    sets = ['--clips', '1', '--crops', '1', '--workers', '0', '--preset', 'tiny-cpu', '--out-dir', str(tmp_path / 'ev'),
+            '--results', str(tmp_path / 'r.csv')]
+    assert main(['evaluate', str(lp), str(toy), str(Path(toy).parent), *sets]) == 0
+    row = load_results(tmp_path / 'r.csv').iloc[0]
+    assert (row.protocol, row.dataset, row.videos) == ('evaluate', 'toy', 6) and 0 <= row.top1 <= 1

@@ -110,3 +110,14 @@ def test_vtest_people_are_mostly_removed(vtest):
     clean, masks, _ = HumanRemover()(clip)
     a = audit(audit_detector(), clip, clean, every=6)
     assert a['detections_before'] >= 20 and a['detections_after'] <= 0.2 * a['detections_before'], a
+
+
+def test_an_instance_segmenter_gives_the_masks_directly():
+    video, truth, bg = scene_with_people(seed=2)
+    class Segmenter:                                    # stands in for MaskRCNN (same interface, no weights here)
+        def detect_and_segment(self, frame):
+            t = int(np.argmin([np.abs(frame.astype(int) - f).sum() for f in video]))
+            return np.zeros((1, 4)), truth[t][None]
+        __call__ = lambda self, f: self.detect_and_segment(f)[0]
+    clean, masks, _ = HumanRemover(Segmenter())(video)
+    assert masks[truth].all() and np.abs(clean.astype(int) - bg)[truth].mean() < 1

@@ -58,3 +58,14 @@ def test_bad_arguments_are_named(tmp_path, capsys):
                       (['--val-fraction', '1'], 'val_fraction=1'), (['--frames', '0'], 'frames=0')]:
         assert main(['synth', str(tmp_path), *args]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_backgrounds_from_videos_occluders_and_a_second_person(tmp_path):
+    from ppma.testing import write_test_video
+    write_test_video(tmp_path / 'bg' / 'street.mp4', n=30, h=72, w=96, frames=np.full((30, 72, 96, 3), (10, 200, 30), np.uint8))
+    make_synth(tmp_path / 'out', classes='clapping', per_class=2, val_fraction=0, size=48, frames=8, backgrounds=tmp_path / 'bg',
+               occluders=1.0, second_person=1.0, progress=False)
+    f = frames(tmp_path / 'out', 'videos/clapping/clapping_0000.mp4')
+    green = (np.abs(f.astype(int) - (10, 200, 30)).sum(-1) < 40).mean()
+    assert 0.3 < green < 0.97                          # the given video shows behind the people and the pole
+    assert load_card(tmp_path / 'out' / 'card.md')['synth']['second_person'] == 1.0

@@ -113,3 +113,14 @@ def test_clear_errors_before_work(toy, tmp_path):
     card = save_card(tmp_path / 'bad.md', {'name': 'bad', 'num_classes': 3, 'splits': {'train': str(bad), 'val': None}})
     with pytest.raises(ValueError, match='label 7 of train/up/up_000.mp4 is outside its 3 classes'):
         train('align', data=str(card), data_root=Path(toy).parent, out_dir=tmp_path, **TINY)
+
+
+def test_joint_align_on_two_datasets_with_their_own_heads(toy, tmp_path):
+    other = save_card(tmp_path / 'other.md', {'name': 'other', 'num_classes': 3, 'label_space': 'other',
+                                              'splits': {'train': str(Path(toy).parent / 'train.csv'), 'val': None}})
+    s = train('align', data=f'{toy},{other}', data_root=f'{Path(toy).parent},{Path(toy).parent}', epochs=1, batch_size=6,
+              out_dir=tmp_path / 'joint', **TINY)
+    ck = load_checkpoint(s['checkpoint'])
+    assert ck['model']['head.weight'].shape == (3, 128) and ck['extra_heads']['0.weight'].shape == (3, 128)
+    run = json.loads((tmp_path / 'joint' / 'run.json').read_text())
+    assert [d['label_space'] for d in run['data']] == ['toy', 'other']
