@@ -123,25 +123,12 @@ def cmd_remove_humans(a):
 
 # %% ../nbs/10_cli.ipynb #c017
 def cmd_demo(a):
-    import torch
-    from ppma.data import VideoClipDataset, collate
-    from ppma.testing import make_dataset, write_garbage
-    root = Path(a.out)/'toy'
-    split = root/'split.csv'
-    if not split.exists():
-        make_dataset(root, classes=('left', 'right', 'up', 'down'), per_class=4, n=48, h=120, w=160)
-        write_garbage(root/'broken.mp4', 4096)
-        split.write_text(split.read_text() + 'broken.mp4;0\n')
-        print(f'made {root}: 16 videos of 4 classes and one corrupt file')
-    for train in (True, False):
-        ds = VideoClipDataset(split, root, num_frames=16, size=112, train=train, repeat=2 if train else 1)
-        loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
-        t0, n, shape = time.time(), 0, None
-        for b in loader:
-            if b is not None: n += len(b.index.unique()); shape = tuple(b.video.shape)
-        bad = ds.report_failures()
-        print(f'{"train" if train else "test "}: {n} samples in {time.time() - t0:.1f} s, last batch {shape}, '
-              f'{len(bad)} unreadable skipped: {sorted(bad)}')
+    from ppma.benchmark import run_embedded
+    t0 = time.time()
+    table = run_embedded(a.out, seeds=tuple(range(a.seeds)), workers=a.workers)
+    print(f'\nTop-1 (%) on the downstream task, every recipe x protocol x seed ({time.time() - t0:.0f} s):\n')
+    print(table)
+    print(f'\nFigures: {Path(a.out)/"report"}; results: {Path(a.out)/"results.csv"}')
     return 0
 
 # %% ../nbs/10_cli.ipynb #c019
@@ -209,7 +196,8 @@ def parser():
         q.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
         q.add_argument('--img-size', type=int); q.add_argument('--num-frames', type=int)
     d = sub.add_parser('demo', help='run the main job on the embedded default data')
-    d.add_argument('--out', default='runs/demo'); d.set_defaults(fn=cmd_demo)
+    d.add_argument('--out', default='runs/benchmark'); d.add_argument('--seeds', type=int, default=2)
+    d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)
     return p
 
 def main(argv=None):

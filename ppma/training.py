@@ -569,7 +569,7 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
             try: val_sources.append(load_source(item, root, which='val'))
             except (FileNotFoundError, ValueError) as e: log.info(f'no validation data: {e}')
         val_sources = val_sources[:1]
-    init = init if init is not None else default_init(stage)
+    init = None if init in (False, 'none', '') else default_init(stage) if init is None else init   # 'none': random init on purpose
     if isinstance(init, str) and ',' in init: init = as_list(init)
     for p in as_list(init):
         if not Path(p).exists(): raise FileNotFoundError(f'init: checkpoint {p} not found')

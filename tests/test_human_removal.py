@@ -77,11 +77,11 @@ def test_outputs_keep_frames_fps_and_size_and_resume(tmp_path):
 def test_a_killed_run_leaves_nothing_half_written_counted_as_done(tmp_path):
     for i in range(3): write_test_video(tmp_path / 'in' / f'v{i}.mp4', n=60, h=96, w=128)
     cmd = [str(Path(sys.executable).parent / 'ppma'), 'remove-humans', str(tmp_path / 'in'), str(tmp_path / 'out'), '--workers', '1']
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / 'out').glob('.v*.tmp*')) and p.poll() is None:
         time.sleep(0.01)
-    p.send_signal(signal.SIGKILL); p.wait()
+    os.killpg(p.pid, signal.SIGKILL); p.wait()                            # the command and its worker processes
     manifest = tmp_path / 'out' / 'manifest.jsonl'
     done = [json.loads(l)['path'] for l in manifest.read_text().splitlines()] if manifest.exists() else []
     for f in (tmp_path / 'out').glob('v*.mp4'):

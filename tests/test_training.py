@@ -56,7 +56,7 @@ def test_mae_align_probe_chain_and_frozen_trunk(toy, tmp_path):
 def run_cli(args, nproc=1, **kw):
     cmd = ([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--master_port', str(29500 + os.getpid() % 1000)]
            if nproc > 1 else [sys.executable]) + [str(Path(sys.executable).parent / 'ppma'), 'train', *args]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
 def cli_args(toy, stage, out, epochs=2, extra=()):
@@ -85,7 +85,7 @@ def test_killed_run_resumes_to_the_same_weights(toy, tmp_path):
         if metrics.exists() and any(json.loads(l)['epoch'] == 1 and json.loads(l)['split'] == 'train' for l in metrics.read_text().splitlines()):
             break
         time.sleep(0.05)
-    p.send_signal(signal.SIGKILL); p.wait()
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
     recs = [json.loads(l) for l in metrics.read_text().splitlines()]
     assert not any(r['epoch'] == 1 and r['split'] == 'train_epoch' for r in recs)      # it died mid-epoch
     for f in (tmp_path / 'run').glob('*.pt'):
