@@ -90,16 +90,21 @@ class DecordVideo:
     def get(self, indices):
         try: return self.vr.get_batch(list(indices)).asnumpy()
         except Exception:   # decord 0.6 fails on some frame widths (row padding); PyAV reads them
-            return PyAVVideo(self.path).get(indices)
+            with PyAVVideo(self.path) as v: return v.get(indices)
+
+    def close(self): self.vr = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/01_data.ipynb #c012
 import av
 
 class PyAVVideo:
-    "A video read with PyAV."
+    "A video read with PyAV (one decoding thread: DataLoader workers give the parallelism)."
     def __init__(self, path):
         self.container = av.open(str(path))
         self.stream = self.container.streams.video[0]
+        self.stream.thread_count = 1
         s = self.stream
         self.fps = float(s.average_rate or s.guessed_rate or 25)
         self.start = s.start_time or 0
@@ -136,6 +141,12 @@ class PyAVVideo:
         have = sorted(out)   # frames past the real end (metadata overstated the length) repeat the last one
         return np.stack([out[i] if i in out else out[max([h for h in have if h <= i] or have[:1])] for i in indices])
 
+    def close(self):
+        "Close the container now: a container left to the garbage collector can hang a forked DataLoader worker."
+        self.container.close()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
 # %% ../nbs/01_data.ipynb #c013
 class FrameFolder:
     "A folder of frames (sorted jpg/png files) read at an assumed `fps`."
@@ -149,6 +160,10 @@ class FrameFolder:
         bad = [str(self.files[i]) for i, f in zip(indices, frames) if f is None]
         if bad: raise DecodeError(f'unreadable frame {bad[0]}')
         return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
+
+    def close(self): pass
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/01_data.ipynb #c015
 def resolve_sample(root, rel):
@@ -261,11 +276,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def _decode(self, rel):
         "All frames the sample needs (train: one window; test: `clips` windows), and their clip count."
         def work():
-            video = open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps)
-            win = window_frames(video, self.clip_seconds)
-            starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
-            idx = [i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)]
-            return video.get(idx)
+            with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as video:
+                win = window_frames(video, self.clip_seconds)
+                starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
+                idx = [i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)]
+                return video.get(idx)
         return run_with_timeout(work, self.decode_timeout)
 
     def _finish(self, frames):
@@ -382,8 +397,8 @@ from tqdm import tqdm
 def probe_sample(root, rel, decoder='decord', frames_fps=25, timeout=60):
     "None if the sample opens and decodes, else the error as text."
     def work():
-        v = open_video(resolve_sample(root, rel), decoder, frames_fps)
-        v.get(sorted({0, v.num_frames // 2, v.num_frames - 1}))
+        with open_video(resolve_sample(root, rel), decoder, frames_fps) as v:
+            v.get(sorted({0, v.num_frames // 2, v.num_frames - 1}))
     try: run_with_timeout(work, timeout)
     except Exception as e: return f'{type(e).__name__}: {e}'
 

@@ -254,9 +254,9 @@ def video_background(rng, files, n, size):
     f = files[rng.integers(len(files))]
     if Path(f).suffix.lower() in FRAME_EXTS: frames = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)[None]
     else:
-        v = open_video(f)
-        start = int(rng.integers(max(v.num_frames - n, 0) + 1))
-        frames = v.get([min(start + i, v.num_frames - 1) for i in range(n)])
+        with open_video(f) as v:
+            start = int(rng.integers(max(v.num_frames - n, 0) + 1))
+            frames = v.get([min(start + i, v.num_frames - 1) for i in range(n)])
     h, w = frames.shape[1:3]; s = min(h, w)
     frames = frames[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
     return np.stack([cv2.resize(frames[i % len(frames)], (size, size), interpolation=cv2.INTER_AREA) for i in range(n)])
