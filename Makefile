@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install sync
+.PHONY: demo test install sync docs docs-offline
 
 install: $(STAMP)
 
@@ -24,3 +24,12 @@ test: $(STAMP)
 # For developers: clean the notebooks and export the package.
 sync: $(STAMP)
 	$(BIN)/nbdev_clean && $(BIN)/nbdev_export
+
+# The docs site (needs Quarto, which is not on PyPI: install it from quarto.org on a machine with internet).
+docs: $(STAMP)
+	$(BIN)/nbdev_docs
+
+# Offline HTML of every notebook, as it reads in JupyterLab, into _docs/offline/ (no Quarto needed).
+docs-offline: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[docs]'
+	$(BIN)/jupyter nbconvert --to html --output-dir _docs/offline nbs/*.ipynb

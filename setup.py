@@ -14,7 +14,8 @@ setup(
     packages=find_packages(include=['ppma', 'ppma.*']),
     package_data={'ppma': ['cards/*.md', 'cards/classes/*.txt', 'cards/splits/*/*.csv']},
     install_requires=reqs('requirements'),
-    extras_require={'dev': reqs('dev_requirements'), 'lab': reqs('lab_requirements'), 'hf': reqs('hf_requirements')},
+    extras_require={'dev': reqs('dev_requirements'), 'lab': reqs('lab_requirements'), 'hf': reqs('hf_requirements'),
+                    'docs': reqs('docs_requirements')},
     entry_points={'console_scripts': cfg['console_scripts'].split()},
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
 )

@@ -229,9 +229,12 @@ def plot_curves(runs_dir):
     if not frames: return note_figure('Training curves', f'No metrics.jsonl under {runs_dir}.')
     d = pd.concat(frames)
     d = d[d.split.isin(['train', 'train_epoch'])]
-    g = sns.relplot(data=d[d.split == 'train_epoch'], x='step', y='loss', hue='run', col='stage', kind='line', marker='o',
-                    facet_kws=dict(sharey=False, sharex=False), height=3.2, aspect=1.3)
-    g.set_titles('{col_name}'); g.figure.suptitle('Training loss per epoch (x: optimiser updates)', y=1.03)
+    g = sns.relplot(data=d[d.split == 'train_epoch'], x='step', y='loss', hue='recipe', col='stage', kind='line', marker='o',
+                    facet_kws=dict(sharey=False, sharex=False), height=3.2, aspect=1.3, errorbar='sd')
+    runs = d.groupby('recipe').run.nunique()
+    g.set_titles('{col_name}')
+    g.figure.suptitle(f'Training loss per epoch (x: optimiser updates); {d.run.nunique()} runs, '
+                      f'lines = mean over a recipe\'s runs (up to {runs.max()}), bands = std', y=1.03)
     return g.figure
 
 def plot_confusion(eval_json):
