@@ -12,7 +12,6 @@ import argparse, json, time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from ppma.core import write_video
 from ppma.human_removal import HOGDetector, HumanRemover, audit, audit_detector, count_recall, fetch_sample, read_video, save_preview

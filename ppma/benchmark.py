@@ -4,13 +4,13 @@
 
 # %% ../nbs/11_benchmark.ipynb #c003
 from __future__ import annotations
-import json, shlex, subprocess, time
+import shlex, time
 from pathlib import Path
 
 import numpy as np
 
 from .core import get_logger, repo_root, write_video
-from .data import card_split, load_card, read_split, resolve_sample, save_card, DecodeError
+from .data import card_split, load_card, read_split, sample_exists, save_card
 
 log = get_logger('ppma.benchmark')
 
@@ -178,7 +178,7 @@ def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, 
             for card, split, root in srcs:
                 try: rows = read_split(split)
                 except ValueError as e: problems.append(str(e)); continue
-                missing = [r for r, _ in rows if not _exists(root, r)]
+                missing = [r for r, _ in rows if not sample_exists(root, r)]
                 if missing: problems.append(f'{n} {which}: {len(missing)} of {len(rows)} listed videos missing under {root}, e.g. {missing[0]}')
                 bad = [l for _, l in rows if l >= card['num_classes']]
                 if bad: problems.append(f'{n} {which}: label {bad[0]} outside {card["num_classes"]} classes ({split})')
@@ -188,10 +188,6 @@ def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, 
         except Exception as e: problems.append(f'checkpoint {p}: {type(e).__name__}: {e}')
     if problems: raise ValueError('dry run failed:\n' + '\n'.join(f'- {p}' for p in problems))
     return names
-
-def _exists(root, rel):
-    try: return bool(resolve_sample(root, rel))
-    except DecodeError: return False
 
 # %% ../nbs/11_benchmark.ipynb #c014
 def run_embedded(out=None, seeds=(0, 1), epochs=None, workers=2, report=True, progress=True):

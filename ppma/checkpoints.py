@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .core import atomic_path, get_logger
-from .models import MAEVideoViT, VideoViT, sinusoid_table
+from .models import MAEVideoViT, VideoViT
 
 log = get_logger('ppma.checkpoints')
 

@@ -23,8 +23,8 @@ __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'read_split', 'read
            'DecodeError', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample', 'open_video', 'clip_indices',
            'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment', 'to_clip', 'Clip',
            'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card', 'card_split', 'card_classes',
-           'probe_sample', 'scan_split', 'check_dataset', 'iter_frames', 'scale_short_side', 'resize_sample',
-           'resize_dataset', 'save_card']
+           'probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side',
+           'resize_sample', 'resize_dataset', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -427,7 +427,7 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
             errors.append(f'{which}: {len(rows)} rows in {path}, the card declares {want}')
         out = sorted({l for _, l in rows if not 0 <= l < card['num_classes']})
         if out: errors.append(f'{which}: labels {out[:10]} outside 0..{card["num_classes"] - 1}')
-        missing = [r for r, _ in rows if not _exists(root, r)]
+        missing = [r for r, _ in rows if not sample_exists(root, r)]
         errors += [f'{which}: missing {root}/{r}' for r in missing[:20]]
         if len(missing) > 20: errors.append(f'{which}: ... {len(missing)} missing in all')
         if decode:
@@ -438,7 +438,8 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
     if both: errors.append(f'{len(both)} videos in both train and val, e.g. {sorted(both)[0]}')
     return {'errors': errors, 'notes': notes}
 
-def _exists(root, rel):
+def sample_exists(root, rel):
+    "Whether a listed sample is on disk (under any of the names `resolve_sample` accepts)."
     try: return bool(resolve_sample(root, rel))
     except DecodeError: return False
 

@@ -14,7 +14,7 @@ from torch.func import functional_call
 from tqdm import tqdm
 
 from .checkpoints import canonical_state_dict, load_state_dicts, unwrap
-from .data import VideoClipDataset, collate
+from .data import collate
 from .models import VideoViT
 
 # %% auto #0
@@ -176,7 +176,6 @@ class AverageWrapper(nn.Module):
         return m
 
 # %% ../nbs/07_evaluate.ipynb #c019
-import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 

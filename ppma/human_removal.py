@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_human_removal.ipynb #c003
 from __future__ import annotations
-import json, time, subprocess, shutil, tempfile
+import time, subprocess, shutil, tempfile
 from pathlib import Path
 
 import cv2

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_synth.ipynb #c003
 from __future__ import annotations
-import hashlib, math
+import hashlib
 from pathlib import Path
 
 import cv2

@@ -4,7 +4,6 @@
 
 # %% ../nbs/00a_testing.ipynb #c003
 from __future__ import annotations
-import os
 from pathlib import Path
 
 import cv2

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_training.ipynb #c003
 from __future__ import annotations
-import copy, json, math, os, random, time
+import contextlib, json, math, os, random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,22 +18,22 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint, load_pretrained, save_checkpoint, unwrap, MODEL_CLASSES
+from .checkpoints import load_checkpoint, load_pretrained, save_checkpoint, unwrap
 from .core import append_jsonl, atomic_write_text, get_logger, repo_root, seed_everything
 from .data import VideoClipDataset, card_classes, card_split, clip_mixup, collate, load_card, mix_clips, read_split
-from .losses import mae_loss, mae_target
+from .losses import mae_loss
 from .masking import make_mask
-from .models import MAEVideoViT, VideoViT, create_model, extract_features
+from .models import VideoViT, create_model, extract_features
 
 log = get_logger('ppma.training')
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source', 'as_list',
-           'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage', 'ClassifyStage',
-           'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer', 'build_scheduler',
-           'rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify', 'reconstruction_grid', 'summary_of', 'score',
-           'evaluate_sources', 'view_features', 'probe_cached', 'train_epoch', 'train_stage', 'default_data',
-           'default_init', 'check_labels', 'train', 'fixed_average', 'evaluate_checkpoint']
+__all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source',
+           'as_list', 'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage',
+           'ClassifyStage', 'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer',
+           'build_scheduler', 'rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify', 'reconstruction_grid',
+           'summary_of', 'score', 'evaluate_sources', 'view_features', 'probe_cached', 'train_epoch', 'train_stage',
+           'default_data', 'default_init', 'check_labels', 'train', 'fixed_average', 'evaluate_checkpoint']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -69,6 +69,7 @@ PRESETS = {
 DEFAULTS = dict(accum=1, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
                 erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0,
                 mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False, sweep_points=5)
+MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the average stage's own settings
 
 def stage_config(stage, preset='tiny-cpu', **overrides):
     "The settings of `stage` under `preset`, with `overrides` (None values ignored)."
@@ -442,7 +443,7 @@ def _step(run, model, opt, sched, scaler, updates):
 
 def _autocast(run):
     amp = run.cfg['amp']
-    if amp == 'none': return torch.autocast(run.device.type, enabled=False)
+    if amp == 'none': return contextlib.nullcontext()
     if amp == 'fp16' and run.device.type == 'cpu': raise ValueError('amp="fp16" needs a GPU; use "bf16" or "none" on the CPU')
     return torch.autocast(run.device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
 
@@ -453,7 +454,7 @@ def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, 
     bar = tqdm(zip(loader, sampler.global_batches()), total=len(sampler), desc=f'{run.cfg["stage"]} epoch {epoch}', disable=not run.main)
     for i, (batch, (src, _)) in enumerate(bar):
         last = (i + 1) % run.cfg['accum'] == 0
-        sync = model.no_sync() if run.world > 1 and not last else torch.autocast('cpu', enabled=False)
+        sync = model.no_sync() if run.world > 1 and not last else contextlib.nullcontext()
         with sync:
             with _autocast(run): loss, logits = recipe.loss(run, model, batch, heads[src], (run.cfg['seed'] * 10_007 + epoch) * 100_003 + i)
             (scaler.scale(loss) if scaler else loss).div(run.cfg['accum']).backward()
@@ -513,7 +514,7 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
         if (epoch + 1) % cfg['save_every'] == 0 or last:
             save_run(run, model, opt, sched, scaler, epoch, updates, f'checkpoint-{epoch + 1:04d}.pt')
             if cfg['stage'] == 'mae' and run.main: _mae_picture(run, model, datasets[0], epoch)
-    ck = save_run(run, model, opt, sched, scaler, cfg['epochs'] - 1, updates, 'checkpoint.pt')
+    save_run(run, model, opt, sched, scaler, cfg['epochs'] - 1, updates, 'checkpoint.pt')
     if run.world > 1: dist.barrier()
     if val_sources and cfg['stage'] != 'mae':
         protocol = {'finetune': 'finetune', 'linear_probe': 'linear_probe', 'average': 'linear_probe'}.get(cfg['stage'])
@@ -589,7 +590,7 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
         averaged, weights = fixed_average(cfg, init, out)
         recipe = recipe or 'average-' + '-'.join(f'{w:.2f}' for w in weights)
         return train(cfg['then'], preset, recipe, data, data_root, split, averaged, epochs, batch_size, out/cfg['then'], seed,
-                     resume, workers, device, val, results, **{k: v for k, v in overrides.items() if k not in DEFAULTS or k in ('smoothing',)})
+                     resume, workers, device, val, results, **{k: v for k, v in overrides.items() if k not in MIX_KEYS})
     if stage == 'average' and cfg['mix'] != 'learned': raise ValueError(f'mix={cfg["mix"]!r}: use "fixed", "sweep" or "learned"')
     return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers, results)
 

@@ -1,7 +1,6 @@
 "The video pipeline on videos of known content made by ppma.testing."
 import random
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import torch
 from ppma import data
 from ppma.cli import main
 from ppma.data import VideoClipDataset, collate, open_video, read_split, save_card
-from ppma.testing import frame_index, index_frames, make_dataset, truncate_file, write_frame_folder, write_garbage, write_test_video
+from ppma.testing import frame_index, make_dataset, truncate_file, write_frame_folder, write_garbage, write_test_video
 
 
 def frames_of(clip):

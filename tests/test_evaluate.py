@@ -10,8 +10,7 @@ from ppma.evaluate import aggregate, append_result, encoder_states, load_results
 from ppma.models import VideoViT
 from ppma.training import train
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_training import TINY, toy  # noqa: E402,F401  (the toy dataset fixture)
+from conftest import TINY
 
 
 def _append(args):

@@ -7,9 +7,7 @@ import pytest
 
 from ppma.cli import main
 from ppma.data import open_video
-from ppma.human_removal import (HumanRemover, audit, audit_detector, fetch_sample, person_masks, read_video,
-                                remove_humans, temporal_fill)
-from ppma.synth import render_scene, sample_scene
+from ppma.human_removal import HumanRemover, audit, audit_detector, fetch_sample, read_video, remove_humans, temporal_fill
 from ppma.testing import write_garbage, write_test_video
 
 
