@@ -5,7 +5,7 @@
 # %% ../nbs/04_losses.ipynb #c002
 from __future__ import annotations
 import torch
-from .data import MEAN, STD
+from .data import STD
 
 # %% auto #0
 __all__ = ['patchify', 'mae_target', 'mae_loss']
@@ -17,19 +17,20 @@ def patchify(video, tubelet=2, patch=16):
     x = video.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
     return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, tubelet * patch * patch, c)
 
-def mae_target(video, tubelet=2, patch=16, norm='ppma'):
-    "Per-patch, per-channel normalised pixels `[B, N, tubelet * patch * patch * C]` of a normalised clip."
-    mean = torch.tensor(MEAN, dtype=video.dtype, device=video.device).view(1, 3, 1, 1, 1)
-    std = torch.tensor(STD, dtype=video.dtype, device=video.device).view(1, 3, 1, 1, 1)
-    x = patchify(video * std + mean, tubelet, patch)
-    mu, var = x.mean(-2, keepdim=True), x.var(-2, keepdim=True)
-    if norm == 'ppma': x = (x - mu) / (var + 1e-6).sqrt()
-    elif norm == 'videomae': x = (x - mu) / (var.sqrt() + 1e-6)
+def mae_target(video, tubelet=2, patch=16, norm='ppma', mask=None):
+    "Per-patch, per-channel normalised pixels `[B, N, tubelet * patch * patch * C]` of a normalised clip (`[M, ...]`, the masked tokens only, with `mask`)."
+    x = patchify(video, tubelet, patch)
+    if mask is not None: x = x[mask]
+    # un-normalising (x * std + mean) moves mu by mean and scales x - mu by std, var by std^2: fold it in
+    std = torch.tensor(STD, dtype=video.dtype, device=video.device)
+    var, mu = torch.var_mean(x, -2, keepdim=True)
+    if norm == 'ppma': scale = std / (var * std ** 2 + 1e-6).sqrt()
+    elif norm == 'videomae': scale = std / (var.sqrt() * std + 1e-6)
     else: raise ValueError(f'norm={norm!r}: use "ppma" or "videomae"')
-    return x.flatten(2)
+    return ((x - mu) * scale).flatten(-2)
 
 def mae_loss(pred, video, mask, tubelet=2, patch=16, norm='ppma'):
     "MSE over the masked tokens; `pred` covers every token `[B, N, P]` or only the masked ones `[B, N_masked, P]`."
-    with torch.no_grad(): target = mae_target(video.float(), tubelet, patch, norm)
+    with torch.no_grad(): target = mae_target(video.float(), tubelet, patch, norm, mask)
     if pred.shape[1] == mask.shape[1]: pred = pred[mask]
-    return ((pred.float().reshape(-1, target.shape[-1]) - target[mask]) ** 2).mean()
+    return ((pred.float().reshape(target.shape) - target) ** 2).mean()

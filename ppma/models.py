@@ -15,7 +15,7 @@ from timm.models.vision_transformer import Block
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRESETS', 'DECODER_ARGS', 'sinusoid_table', 'resize_table', 'VideoViT', 'MAEVideoViT', 'create_model',
+__all__ = ['PRESETS', 'DECODER_ARGS', 'sinusoid_table', 'resize_table', 'VideoViT', 'MAEVideoViT', 'block_tail', 'create_model',
            'extract_features']
 
 # %% ../nbs/03_models.ipynb #c005
@@ -158,7 +158,17 @@ class MAEVideoViT(nn.Module):
                     if l.bias is not None: nn.init.zeros_(l.bias)
         if not ppma: nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-# %% ../nbs/03_models.ipynb #c018
+# %% ../nbs/03_models.ipynb #c019
+def block_tail(blk, x, n):
+    "`blk(x)[:, -n:]` of a timm `Block`, computing queries, projection and MLP for the last `n` tokens only."
+    a, (b, t, c) = blk.attn, x.shape
+    q, k, v = a.qkv(blk.norm1(x)).reshape(b, t, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    o = F.scaled_dot_product_attention(a.q_norm(q[:, :, -n:]), a.k_norm(k), v, dropout_p=a.attn_drop.p if a.training else 0.)
+    o = a.proj_drop(a.proj(a.norm(o.transpose(1, 2).reshape(b, n, c))))
+    y = x[:, -n:] + blk.drop_path1(blk.ls1(o))
+    return y + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(y))))
+
+# %% ../nbs/03_models.ipynb #c021
 @patch
 def forward(self: MAEVideoViT, x, mask):
     "Pixel predictions: every token `[B, N, P]` (ppma) or the masked ones `[B, N_masked, P]` (videomae)."
@@ -173,15 +183,18 @@ def forward(self: MAEVideoViT, x, mask):
         vis = self.decoder.decoder_embed(vis)
         d = vis.shape[-1]
         y = torch.cat([vis + pos[~mask].reshape(b, -1, d), self.mask_token.to(vis.dtype) + pos[mask].reshape(b, -1, d)], 1)
-    for blk in self.decoder.decoder_blocks: y = blk(y)
-    y = self.head(self.decoder.norm(y))
-    return y if self.decoder_type == 'ppma' else y[:, -int(mask[0].sum()):]
+    if self.decoder_type == 'ppma':
+        for blk in self.decoder.decoder_blocks: y = blk(y)
+    else:                                  # only the masked tokens (last) are predicted: the last block skips the rest
+        for blk in self.decoder.decoder_blocks[:-1]: y = blk(y)
+        y = block_tail(self.decoder.decoder_blocks[-1], y, int(mask[0].sum()))
+    return self.head(self.decoder.norm(y))
 
-# %% ../nbs/03_models.ipynb #c019
+# %% ../nbs/03_models.ipynb #c022
 @patch
 def no_weight_decay(self: MAEVideoViT): return {'mask_token'}
 
-# %% ../nbs/03_models.ipynb #c022
+# %% ../nbs/03_models.ipynb #c025
 PRESETS = {
     'vit_tiny':     dict(embed_dim=192, depth=12, num_heads=3, decoder_embed_dim=96, decoder_num_heads=4),
     'vit_small':    dict(embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=192, decoder_num_heads=8),
@@ -199,7 +212,7 @@ def create_model(name, mae=False, **kwargs):
     if mae: return MAEVideoViT(**args)
     return VideoViT(**{k: v for k, v in args.items() if k not in DECODER_ARGS})
 
-# %% ../nbs/03_models.ipynb #c026
+# %% ../nbs/03_models.ipynb #c029
 from tqdm import tqdm
 
 @torch.no_grad()

@@ -123,30 +123,31 @@ def load_sources(data, data_root=None, split=None, which='train'):
 # %% ../nbs/06_training.ipynb #c011
 class OneSourceBatches:
     "Batch sampler over concatenated sources: each global batch from one source, shuffled per epoch."
-    def __init__(self, sizes, batch_size, seed=0, rank=0, world=1, shuffle=True):
+    def __init__(self, sizes, batch_size, seed=0, rank=0, world=1, shuffle=True, accum=1):
         if batch_size % world: raise ValueError(f'batch_size={batch_size} must divide by the {world} processes')
-        small = [n for n in sizes if n < batch_size]
-        if small: raise ValueError(f'batch_size={batch_size} is larger than a dataset of {small[0]} samples')
+        small = [n for n in sizes if n < batch_size * accum]
+        if small: raise ValueError(f'batch_size={batch_size} x accum={accum} is larger than a dataset of {small[0]} samples')
         self.sizes, self.batch_size, self.seed, self.rank, self.world, self.shuffle = sizes, batch_size, seed, rank, world, shuffle
-        self.epoch = 0
+        self.accum, self.epoch = accum, 0
 
     def set_epoch(self, epoch): self.epoch = epoch
 
     def global_batches(self):
-        "`(source, indices)` of every global batch of the epoch (drop-last per source)."
+        "`(source, indices)` of every global micro-batch of the epoch (drop-last per source)."
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        out, offset = [], 0
+        big, out, offset = self.batch_size * self.accum, [], 0
         for s, n in enumerate(self.sizes):
             order = (torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)) + offset
-            out += [(s, order[i:i + self.batch_size].tolist()) for i in range(0, n - self.batch_size + 1, self.batch_size)]
+            out += [(s, order[i:i + big].tolist()) for i in range(0, n - big + 1, big)]
             offset += n
-        return [out[i] for i in torch.randperm(len(out), generator=g)] if self.shuffle else out
+        if self.shuffle: out = [out[i] for i in torch.randperm(len(out), generator=g)]
+        return [(s, b[i:i + self.batch_size]) for s, b in out for i in range(0, big, self.batch_size)]
 
     def __iter__(self):
         per = self.batch_size // self.world
         for _, b in self.global_batches(): yield b[self.rank * per:(self.rank + 1) * per]
 
-    def __len__(self): return sum(n // self.batch_size for n in self.sizes)
+    def __len__(self): return sum(n // (self.batch_size * self.accum) for n in self.sizes) * self.accum
 
 # %% ../nbs/06_training.ipynb #c014
 class Classifier(nn.Module):
@@ -276,7 +277,8 @@ def build_optimizer(cfg, model):
     "`(optimizer, scheduler, total updates)` for the trainable parameters of `model`."
     m = unwrap(model)
     scale = cfg['batch_size'] * cfg['accum'] / cfg['ref_batch']
-    lr, kw = cfg['lr'] * scale, dict(weight_decay=cfg['weight_decay'], betas=tuple(cfg['betas']))
+    # fused: one kernel per step instead of a dozen passes over every tensor (about 5x faster on CPU)
+    lr, kw = cfg['lr'] * scale, dict(weight_decay=cfg['weight_decay'], betas=tuple(cfg['betas']), fused=True)
     if isinstance(m, Classifier) and m.frozen: opt = create_optimizer_v2(m.trunk.head, 'adamw', lr=lr, **kw)
     elif isinstance(m, Classifier):
         opt = create_optimizer_v2(m.trunk, 'adamw', lr=lr, layer_decay=cfg['layer_decay'], **kw)
@@ -491,7 +493,7 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     datasets = [VideoClipDataset(s.rows, s.root, cfg['num_frames'], cfg['clip_seconds'], cfg['size'], train=True, repeat=cfg['repeat'],
                                  rand_aug=cfg['rand_aug'], erase_p=cfg['erase_p'], failure_log=run.out/f'failures-rank{run.rank}.jsonl')
                 for s in sources]
-    sampler = OneSourceBatches([len(d) for d in datasets], cfg['batch_size'], cfg['seed'], run.rank, run.world)
+    sampler = OneSourceBatches([len(d) for d in datasets], cfg['batch_size'], cfg['seed'], run.rank, run.world, accum=cfg['accum'])
     if getattr(recipe, 'mixer', None) and (cfg['batch_size'] // run.world) % 2: raise ValueError('mixup/cutmix need an even batch per process')
     ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=len(set(heads)) > 1) if run.world > 1 else model
     opt, lr, lr_min = build_optimizer(cfg, model)
@@ -577,7 +579,8 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
     if stage == 'average' and not as_list(init): raise ValueError('average: init must name the checkpoints to average (or an ensemble file)')
     if init is None and stage != 'mae': log.info(f'{stage}: no init checkpoint, starting from random initialisation')
     for s in sources:
-        if len(s.rows) < cfg['batch_size']: raise ValueError(f'batch_size={cfg["batch_size"]} is larger than {s.name} ({len(s.rows)} videos)')
+        if len(s.rows) < cfg['batch_size'] * cfg['accum']:
+            raise ValueError(f'batch_size={cfg["batch_size"]} x accum={cfg["accum"]} is larger than {s.name} ({len(s.rows)} videos)')
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
     results = Path(results or out.parent/'results.csv')
     if stage == 'evaluate': return evaluate_checkpoint(cfg, init, val_sources or sources, out, recipe, results)
