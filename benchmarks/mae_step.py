@@ -10,8 +10,9 @@ this VM's speed drifts by 10-20% between seconds, far more than the differences 
 Rows: `hf` = VideoMAEForPreTraining (decoder 384 wide, 6 heads, 4 layers, tube masking, float32);
 `videomae` = ours with the like-for-like decoder (the ratio goal: >= 1.1x hf in float32);
 `ppma` = ours with PPMA's decoder (16 heads, every token predicted), reported beside it;
-`videomae-bf16` = ours under bf16 autocast (goal >= 1.6x hf's float32 step; its loss is printed next to the
-float32 loss from the same weights and batch). GFLOP/s = FLOPs of the step counted by torch's FlopCounterMode
+`videomae-bf16` / `ppma-bf16` = ours under bf16 autocast (goal >= 1.6x hf's float32 step; each row starts from
+its float32 twin's weights and takes the same steps on the same batch, and its final loss is printed next to
+the twin's). GFLOP/s = FLOPs of the step counted by torch's FlopCounterMode
 divided by the measured time. On a GPU the same script reports bf16 steps/s and model FLOPs utilisation.
 """
 import argparse, statistics, time
@@ -56,20 +57,21 @@ def step_fn(kind, model, x, mask, dtype):
 
 
 def timed(step):
-    t0 = time.perf_counter(); step()
-    return time.perf_counter() - t0
+    t0 = time.perf_counter(); loss = step()
+    return time.perf_counter() - t0, loss
 
 
 def measure(steps, rounds):
-    """Seconds per step of each closure, timed in interleaved rounds (hf, ours, hf, ours, ...) so that the
-    machine's slow spells fall on every row alike; per row the median, and per row the median over rounds of
-    its time relative to the first row's time in the same round."""
+    """Per row: the median seconds per step, timed in interleaved rounds (hf, ours, hf, ours, ...) so that the
+    machine's slow spells fall on every row alike; the median over rounds of the first row's time / its time in
+    the same round; and its loss after the last step."""
     for step in steps.values(): step()                               # warm-up
-    times = {k: [] for k in steps}
+    times, loss = {k: [] for k in steps}, {}
     for _ in range(rounds):
-        for k, step in steps.items(): times[k].append(timed(step))
+        for k, step in steps.items():
+            secs, loss[k] = timed(step); times[k].append(secs)
     base = times[next(iter(steps))]
-    return {k: (statistics.median(t), statistics.median(b / s for b, s in zip(base, t))) for k, t in times.items()}
+    return {k: (statistics.median(t), statistics.median(b / s for b, s in zip(base, t)), loss[k]) for k, t in times.items()}
 
 
 def flops(step):
@@ -103,23 +105,26 @@ def main():
         x = torch.randn(2, 3, 16, 224, 224, device=dev)
         tube = make_mask('tube', 2, (8, 14, 14), 0.9, device=dev)
         runs = [('hf', 'hf', torch.float32), ('videomae', 'videomae', torch.float32), ('ppma', 'ppma', torch.float32),
-                ('videomae-bf16', 'videomae', torch.bfloat16)]
-        if dev.type == 'cpu' and bf16_slow: runs = runs[:3]
-        if dev.type == 'cuda': runs = [('hf', 'hf', torch.float32), ('videomae-bf16', 'videomae', torch.bfloat16), ('ppma-bf16', 'ppma', torch.bfloat16)]
-        steps, work, losses = {}, {}, {}
+                ('videomae-bf16', 'videomae', torch.bfloat16), ('ppma-bf16', 'ppma', torch.bfloat16)]
+        if dev.type == 'cpu': runs = runs[:3] if bf16_slow else runs[:4]
+        steps, work = {}, {}
         for label, kind, dtype in runs:
-            torch.manual_seed(0)
+            torch.manual_seed(0)                               # a bf16 row starts from its float32 twin's weights
             model = (hf_model(name) if kind == 'hf' else ours(name, kind)).to(dev).train()
             mask = tube if kind != 'ppma' else make_mask('random', 2, (8, 14, 14), 0.9, device=dev)
             steps[label] = step_fn(kind, model, x, mask, dtype)
-            work[label], losses[label] = flops(steps[label]), steps[label]()
-        for label, (secs, speedup) in measure(steps, a.steps).items():
+            work[label] = flops(steps[label])
+        results = measure(steps, a.steps)
+        for label, (secs, speedup, loss) in results.items():
             extra = ''
+            if 'bf16' in label:                                # same weights, batch and number of steps as float32
+                ref = results[label.replace('-bf16', '')][2]
+                extra += f' (float32 {ref:.4f}, {abs(loss - ref) / ref:.2%} apart)'
             if dev.type == 'cuda':
                 peak = 989e12 if 'bf16' in label else 67e12          # H100/H200 dense bf16 / fp32 (TF32 off) peaks
-                extra = f', {1 / secs:.2f} steps/s, MFU {work[label] / secs / peak:.1%}'
+                extra += f', {1 / secs:.2f} steps/s, MFU {work[label] / secs / peak:.1%}'
             print(f'{name:>10} {label:>14}: {secs:6.3f} s/step, {work[label] / secs / 1e9:6.1f} GFLOP/s, '
-                  f'{speedup:.2f}x hf, first loss {losses[label]:.4f}{extra}')
+                  f'{speedup:.2f}x hf, loss after {a.steps + 2} steps {loss:.4f}{extra}')
         print(f'{name:>10} goals: videomae >= 1.1x hf in float32, videomae-bf16 >= 1.6x hf')
 
 

@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'atomic_path', 'atomic_write_text', 'append_jsonl', 'read_jsonl', 'seed_everything',
-           'get_logger', 'repo_root', 'run_with_timeout', 'VideoWriter', 'write_video']
+           'seeded', 'get_logger', 'repo_root', 'run_with_timeout', 'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 @contextlib.contextmanager
@@ -56,6 +56,15 @@ def read_jsonl(path):
 def seed_everything(seed):
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+
+@contextlib.contextmanager
+def seeded(seed):
+    "Python's and torch's CPU generators seeded for a block, then given back the states they had."
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed); torch.manual_seed(seed)
+        try: yield
+        finally: random.setstate(state)
 
 def get_logger(name='ppma'):
     "The project's logger: one stderr handler, `LEVEL name: message`."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c002
 from __future__ import annotations
-import random, re, tempfile
+import contextlib, random, re, tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,7 +14,7 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_timeout, write_video
+from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_timeout, seeded, write_video
 
 log = get_logger('ppma.data')
 
@@ -311,8 +311,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         if torch.utils.data.get_worker_info() is not None: cv2.setNumThreads(1)   # workers already fill the cores
-        if self.epoch_seed is not None:
-            random.seed(self.epoch_seed * 1_000_003 + i); torch.manual_seed(self.epoch_seed * 1_000_003 + i)
+        # per-sample randomness from (epoch, index), without touching the caller's generators (workers=0)
+        with seeded(self.epoch_seed * 1_000_003 + i) if self.epoch_seed is not None else contextlib.nullcontext():
+            return self._sample(i)
+
+    def _sample(self, i):
         if not self.train:
             try: return Views(self.test_views(self._decode(self.samples[i][0])), self.samples[i][1], i)
             except Exception as e: self._failed(i, e); return None

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, json, math, os, random
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,10 @@ log = get_logger('ppma.training')
 __all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source',
            'as_list', 'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage',
            'ClassifyStage', 'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer',
-           'build_scheduler', 'rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify', 'reconstruction_grid',
-           'summary_of', 'score', 'evaluate_sources', 'view_features', 'probe_cached', 'train_epoch', 'train_stage',
-           'default_data', 'default_init', 'check_labels', 'train', 'fixed_average', 'evaluate_checkpoint']
+           'build_scheduler', 'rng_state', 'set_rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify',
+           'reconstruction_grid', 'summary_of', 'score', 'evaluate_sources', 'view_features', 'probe_cached',
+           'train_epoch', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train', 'fixed_average',
+           'evaluate_checkpoint']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -41,6 +43,7 @@ STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
 _CLS = dict(layer_decay=0.75, drop_path=0.1, mixup=0.8, cutmix=1.0, smoothing=0.1, rand_aug=True, erase_p=0.25, betas=(0.9, 0.999))
 PRESETS = {
     'paper-vitb': dict(model='vit_base', size=224, num_frames=16, clip_seconds=2.7, workers=8, test_clips=2, test_crops=3,
+        save_every_steps=1000,
         mae=dict(epochs=200, batch_size=128, ref_batch=128, lr=8e-4, min_lr=0.0, warmup=0.05, weight_decay=0.05,
                  betas=(0.9, 0.95), repeat=4, mask='random', mask_ratio=0.9, decoder_type='ppma', amp='fp16',
                  grad_checkpointing=True, save_every=50),
@@ -66,7 +69,7 @@ PRESETS = {
                      amp='none', save_every=2),
         evaluate=dict(batch_size=1, epochs=0)),
 }
-DEFAULTS = dict(accum=1, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
+DEFAULTS = dict(accum=1, save_every_steps=0, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
                 erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0,
                 mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False, sweep_points=5)
 MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the average stage's own settings
@@ -128,9 +131,11 @@ class OneSourceBatches:
         small = [n for n in sizes if n < batch_size * accum]
         if small: raise ValueError(f'batch_size={batch_size} x accum={accum} is larger than a dataset of {small[0]} samples')
         self.sizes, self.batch_size, self.seed, self.rank, self.world, self.shuffle = sizes, batch_size, seed, rank, world, shuffle
-        self.accum, self.epoch = accum, 0
+        self.accum, self.epoch, self.start = accum, 0, 0
 
-    def set_epoch(self, epoch): self.epoch = epoch
+    def set_epoch(self, epoch, start=0):
+        "Order of `epoch`, beginning at micro-batch `start` (a resumed epoch skips the ones done)."
+        self.epoch, self.start = epoch, start
 
     def global_batches(self):
         "`(source, indices)` of every global micro-batch of the epoch (drop-last per source)."
@@ -145,7 +150,7 @@ class OneSourceBatches:
 
     def __iter__(self):
         per = self.batch_size // self.world
-        for _, b in self.global_batches(): yield b[self.rank * per:(self.rank + 1) * per]
+        for _, b in self.global_batches()[self.start:]: yield b[self.rank * per:(self.rank + 1) * per]
 
     def __len__(self): return sum(n // (self.batch_size * self.accum) for n in self.sizes) * self.accum
 
@@ -292,32 +297,50 @@ def build_scheduler(opt, cfg, lr_min, updates):
 
 # %% ../nbs/06_training.ipynb #c023
 def rng_state():
-    return {'torch': torch.get_rng_state(), 'numpy': [int(x) for x in np.random.get_state()[1]], 'python': list(map(int, random.getstate()[1]))}
+    "Every generator's state as tensors and plain Python values (a weights-only checkpoint can hold it)."
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    _, py, py_gauss = random.getstate()
+    s = {'torch': torch.get_rng_state(), 'numpy': [int(x) for x in keys], 'numpy_pos': [int(pos), int(has_gauss), float(gauss)],
+         'python': list(py), 'python_gauss': py_gauss}
+    if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
+    return s
 
-def save_run(run, model, opt, sched, scaler, epoch, updates, name='checkpoint-last.pt'):
-    "Write the resumable state of a run (rank 0 only)."
+def set_rng_state(s):
+    "Restore what `rng_state` saved."
+    torch.set_rng_state(s['torch'])
+    pos, has_gauss, gauss = s['numpy_pos']
+    np.random.set_state(('MT19937', np.array(s['numpy'], dtype=np.uint32), int(pos), int(has_gauss), gauss))
+    random.setstate((3, tuple(s['python']), s['python_gauss']))
+    if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+
+def save_run(run, model, opt, sched, scaler, epoch, updates, name='checkpoint-last.pt', progress=None):
+    "Write the resumable state of a run (rank 0 only); `progress` marks a checkpoint taken inside `epoch`."
     if not run.main: return None
     m = unwrap(model)
     trunk = m.trunk if isinstance(m, Classifier) else m.materialize() if isinstance(m, AverageWrapper) else m
     extra = {'extra_heads': m.extra.state_dict()} if isinstance(m, Classifier) and len(m.extra) else {}
     if isinstance(m, AverageWrapper): extra['mixing_weights'] = m.weights().detach().cpu()
     return save_checkpoint(run.out/name, trunk, stage=run.cfg['stage'], epoch=epoch, updates=updates, optimizer=opt.state_dict(),
-                           scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler else None, rng=rng_state(), **extra)
+                           scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler else None, rng=rng_state(),
+                           progress=progress, **extra)
 
 def resume_run(run, model, opt, sched, scaler):
-    "Restore a run from `checkpoint-last.pt`; returns `(next epoch, updates)` (0, 0 when there is none)."
+    "Restore a run from `checkpoint-last.pt`; returns `(epoch to run, updates, progress within it or None)`."
     path = run.out/'checkpoint-last.pt'
-    if not path.exists(): return 0, 0
+    if not path.exists(): return 0, 0, None
     ck = load_checkpoint(path)
     m = unwrap(model)
     (m.trunk if isinstance(m, Classifier) else m).load_state_dict(ck['model'])
     if 'extra_heads' in ck: m.extra.load_state_dict(ck['extra_heads'])
     opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
     if scaler and ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
+    if ck.get('progress'):
+        log.info(f'resuming {path} in epoch {ck["epoch"]} after batch {ck["progress"]["batch"]}')
+        return ck['epoch'], ck['updates'], {**ck['progress'], 'rng': ck['rng']}
     log.info(f'resuming {path} after epoch {ck["epoch"]}')
-    return ck['epoch'] + 1, ck['updates']
+    return ck['epoch'] + 1, ck['updates'], None
 
-# %% ../nbs/06_training.ipynb #c025
+# %% ../nbs/06_training.ipynb #c026
 class Logger:
     "Rank 0's metrics.jsonl and TensorBoard writer."
     def __init__(self, run, recipe):
@@ -337,7 +360,7 @@ class Logger:
     def close(self):
         if self.tb: self.tb.close()
 
-# %% ../nbs/06_training.ipynb #c027
+# %% ../nbs/06_training.ipynb #c028
 from .core import atomic_path
 from .data import MEAN, STD
 from .losses import patchify
@@ -369,7 +392,7 @@ def reconstruction_grid(model, clip, mask, path, frames=4):
     with atomic_path(path, suffix='.png') as tmp: cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     return img
 
-# %% ../nbs/06_training.ipynb #c029
+# %% ../nbs/06_training.ipynb #c030
 from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 
 def summary_of(m, name):
@@ -397,7 +420,7 @@ def evaluate_sources(run, model, sources, head, logger, epoch, step, protocol=No
         out = score(run, logits, labels, s, logger, epoch, step, protocol, recipe, checkpoint)
     return out
 
-# %% ../nbs/06_training.ipynb #c031
+# %% ../nbs/06_training.ipynb #c032
 def view_features(run, model, source, average, workers=0):
     "Features of every test view (or their per-video mean) of a source, with labels."
     c = run.cfg
@@ -432,7 +455,7 @@ def probe_cached(run, model, sources, val_sources, logger, workers=0):
         metrics = score(run, vl.softmax(-1) if c['softmax_views'] else vl, vy, s, logger, c['epochs'] - 1, updates, 'linear_probe', run.recipe, ck)
     return metrics
 
-# %% ../nbs/06_training.ipynb #c033
+# %% ../nbs/06_training.ipynb #c034
 def _step(run, model, opt, sched, scaler, updates):
     "Clip, step, zero and schedule once the accumulated gradients are complete."
     if scaler: scaler.unscale_(opt)
@@ -449,27 +472,32 @@ def _autocast(run):
     if amp == 'fp16' and run.device.type == 'cpu': raise ValueError('amp="fp16" needs a GPU; use "bf16" or "none" on the CPU')
     return torch.autocast(run.device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
 
-def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, updates, epoch, logger, log_every=10):
-    "One epoch; returns `(updates, mean loss, accuracy or None)`."
+def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, updates, epoch, logger, save, part=None, log_every=10):
+    "One epoch (the rest of it, given the `part` done); returns `(updates, mean loss, accuracy or None)`."
     model.train()
-    total, n, correct, seen = 0.0, 0, 0, 0
-    bar = tqdm(zip(loader, sampler.global_batches()), total=len(sampler), desc=f'{run.cfg["stage"]} epoch {epoch}', disable=not run.main)
-    for i, (batch, (src, _)) in enumerate(bar):
+    total, n, correct, seen = (part or {}).get('sums', (0.0, 0, 0, 0))
+    batches = zip(loader, sampler.global_batches()[sampler.start:])         # creating the iterator draws a seed...
+    if part: set_rng_state(part['rng'])                                     # ...so restore the generators after it
+    every = run.cfg['save_every_steps']
+    bar = tqdm(batches, initial=sampler.start, total=len(sampler), desc=f'{run.cfg["stage"]} epoch {epoch}', disable=not run.main)
+    for i, (batch, (src, _)) in enumerate(bar, sampler.start):
         last = (i + 1) % run.cfg['accum'] == 0
         sync = model.no_sync() if run.world > 1 and not last else contextlib.nullcontext()
         with sync:
             with _autocast(run): loss, logits = recipe.loss(run, model, batch, heads[src], (run.cfg['seed'] * 10_007 + epoch) * 100_003 + i)
             (scaler.scale(loss) if scaler else loss).div(run.cfg['accum']).backward()
-        if last: updates = _step(run, model, opt, sched, scaler, updates)
         total += loss.item() * len(batch.index); n += len(batch.index)
         if logits is not None and heads[src] == 0:
             correct += (logits.argmax(1).cpu() == batch.label).sum().item(); seen += len(batch.index)
         if i % log_every == 0:
             logger(epoch, updates, 'train', loss=loss.item(), lr=max(g['lr'] for g in opt.param_groups))
             bar.set_postfix(loss=f'{loss.item():.4f}')
+        if last:
+            updates = _step(run, model, opt, sched, scaler, updates)
+            if every and updates % every == 0 and i + 1 < len(sampler): save(updates, progress={'batch': i + 1, 'sums': [total, n, correct, seen]})
     return updates, mean_over_ranks(run, total / max(n, 1)), (mean_over_ranks(run, correct / seen) if seen else None)
 
-# %% ../nbs/06_training.ipynb #c034
+# %% ../nbs/06_training.ipynb #c035
 def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', recipe_name=None, resume=False, workers=None, results=None):
     "Run one stage; returns a summary (paths and last metrics)."
     recipe_name = recipe_name or cfg['stage']
@@ -499,14 +527,16 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     opt, lr, lr_min = build_optimizer(cfg, model)
     sched = build_scheduler(opt, cfg, lr_min, cfg['epochs'] * (len(sampler) // cfg['accum']))
     scaler = torch.amp.GradScaler() if cfg['amp'] == 'fp16' else None
-    start, updates = resume_run(run, model, opt, sched, scaler) if resume else (0, 0)
+    start, updates, part = resume_run(run, model, opt, sched, scaler) if resume else (0, 0, None)
     concat, metrics = torch.utils.data.ConcatDataset(datasets), {}
     for epoch in range(start, cfg['epochs']):
         seed_everything(cfg['seed'] * 1000 + epoch)
-        sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch, part['batch'] if part else 0)
         for d in datasets: d.set_epoch(cfg['seed'] * 1000 + epoch)
         loader = torch.utils.data.DataLoader(concat, batch_sampler=sampler, num_workers=workers, collate_fn=collate)
-        updates, loss, acc = train_epoch(run, ddp, recipe, loader, sampler, heads, opt, sched, scaler, updates, epoch, logger)
+        save = partial(save_run, run, model, opt, sched, scaler, epoch)
+        updates, loss, acc = train_epoch(run, ddp, recipe, loader, sampler, heads, opt, sched, scaler, updates, epoch, logger, save, part)
+        part = None
         logger(epoch, updates, 'train_epoch', loss=loss, **({'acc1': acc} if acc is not None else {}), lr=max(g['lr'] for g in opt.param_groups))
         for d in datasets: d.report_failures()
         last = epoch == cfg['epochs'] - 1
@@ -533,7 +563,7 @@ def _mae_picture(run, model, dataset, epoch):
     mask = make_mask(run.cfg['mask'], 1, grid, run.cfg['mask_ratio'], torch.Generator().manual_seed(0))[0]
     reconstruction_grid(model, clip.to(run.device), mask.to(run.device), run.out/'reconstructions'/f'epoch{epoch + 1:04d}.png')
 
-# %% ../nbs/06_training.ipynb #c036
+# %% ../nbs/06_training.ipynb #c037
 SOURCE_ACTIONS = ('walking', 'running', 'jumping', 'jumping_jacks', 'squatting', 'waving_both_hands', 'punching', 'bowing')
 PREVIOUS = {'align': 'mae', 'finetune': 'align', 'linear_probe': 'align'}
 
@@ -559,7 +589,7 @@ def check_labels(sources):
         bad = [(r, l) for r, l in s.rows if l >= s.num_classes]
         if bad: raise ValueError(f'{s.name}: label {bad[0][1]} of {bad[0][0]} is outside its {s.num_classes} classes')
 
-# %% ../nbs/06_training.ipynb #c037
+# %% ../nbs/06_training.ipynb #c038
 def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, split=None, init=None, epochs=None,
           batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None, **overrides):
     "Run `stage` of PPMA's recipe; see `nbs/train.ipynb` for the parameters. Returns a summary."

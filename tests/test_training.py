@@ -135,3 +135,23 @@ def test_bf16_autocast_tracks_float32(toy, tmp_path):
     assert all(abs(a - b) <= 0.01 * a for a, b in zip(f32, bf16)), (f32, bf16)
     wa, wb = load_checkpoint(ref['checkpoint'])['model'], load_checkpoint(low['checkpoint'])['model']
     assert not all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_killed_run_resumes_mid_epoch_to_the_same_weights(toy, tmp_path):
+    "Checkpoints every update; killed inside an epoch, the resumed run skips the batches done (drop path on: RNGs restored)."
+    extra = ['--batch-size', '2', '--set', 'save_every_steps=1', '--set', 'drop_path=0.2']
+    ref = run_cli(cli_args(toy, 'mae', tmp_path / 'ref', epochs=3, extra=extra))
+    p = run_cli(cli_args(toy, 'mae', tmp_path / 'run', epochs=3, extra=extra))
+    last, seen, deadline = tmp_path / 'run/checkpoint-last.pt', None, time.time() + 240
+    while time.time() < deadline and p.poll() is None:     # kill -9 once a checkpoint inside epoch 1 or 2 is on disk
+        try: ck = torch.load(last, weights_only=True) if last.exists() else {}
+        except (RuntimeError, EOFError, OSError): ck = {}
+        if ck.get('progress') and ck['epoch'] >= 1: seen = (ck['epoch'], ck['progress']['batch']); break
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert seen, 'the run ended before a mid-epoch checkpoint was seen'
+    q = run_cli(cli_args(toy, 'mae', tmp_path / 'run', epochs=3, extra=[*extra, '--resume']))
+    assert q.wait() == 0, q.stderr.read()[-2000:]
+    assert ref.wait() == 0, ref.stderr.read()[-2000:]
+    a, b = load_checkpoint(tmp_path / 'ref/checkpoint.pt')['model'], load_checkpoint(tmp_path / 'run/checkpoint.pt')['model']
+    assert all(torch.equal(a[k], b[k]) for k in a), seen
