@@ -33,3 +33,5 @@ docs: $(STAMP)
 docs-offline: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[docs]'
 	$(BIN)/jupyter nbconvert --to html --output-dir _docs/offline nbs/*.ipynb
+	# wrap long code lines instead of cutting them at the page edge
+	sed -i 's|</head>|<style>pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style></head>|' _docs/offline/*.html
