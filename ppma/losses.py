@@ -18,7 +18,7 @@ def patchify(video, tubelet=2, patch=16):
     return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, tubelet * patch * patch, c)
 
 def mae_target(video, tubelet=2, patch=16, norm='ppma', mask=None):
-    "Per-patch, per-channel normalised pixels `[B, N, tubelet * patch * patch * C]` of a normalised clip (`[M, ...]`, the masked tokens only, with `mask`)."
+    "Per-patch, per-channel normalised pixels `[B, N, P]` of a normalised clip (`[M, P]`, masked tokens, with `mask`)."
     x = patchify(video, tubelet, patch)
     if mask is not None: x = x[mask]
     # un-normalising (x * std + mean) moves mu by mean and scales x - mu by std, var by std^2: fold it in
