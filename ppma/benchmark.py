@@ -4,11 +4,12 @@
 
 # %% ../nbs/11_benchmark.ipynb #c003
 from __future__ import annotations
-import shlex, time
+import shlex, sys, time
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import load_checkpoint
 from .core import get_logger, repo_root, write_video
 from .data import card_split, load_card, read_split, sample_exists, save_card
 
@@ -183,8 +184,7 @@ def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, 
                 bad = [l for _, l in rows if l >= card['num_classes']]
                 if bad: problems.append(f'{n} {which}: label {bad[0]} outside {card["num_classes"]} classes ({split})')
     for p in init:
-        try:
-            import torch; torch.load(p, map_location='cpu', weights_only=True)
+        try: load_checkpoint(p)
         except Exception as e: problems.append(f'checkpoint {p}: {type(e).__name__}: {e}')
     if problems: raise ValueError('dry run failed:\n' + '\n'.join(f'- {p}' for p in problems))
     return names
@@ -230,7 +230,7 @@ def measure_step(preset='paper-vitb', steps=2, device=None):
 
 def paper_commands(data_root, out, gpus=8, seeds=(0, 1), downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN):
     "The shell command of every stage of the paper's benchmark, in order."
-    ppma, out, cmds = shlex.quote(str(Path(__import__('sys').executable).parent/'ppma')), Path(out), []
+    ppma, out, cmds = shlex.quote(str(Path(sys.executable).parent/'ppma')), Path(out), []
     run = lambda args: cmds.append(f'torchrun --nproc_per_node {gpus} {ppma} train --preset paper-vitb --workers 8 ' + ' '.join(args))
     src = lambda names: (f'--data {",".join(names)}', f'--data-root {",".join(str(Path(data_root)/n) for n in names)}',
                          f'--split {",".join(str(s) for _, s, _ in paper_sources(names, data_root))}')

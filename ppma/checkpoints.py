@@ -17,7 +17,8 @@ log = get_logger('ppma.checkpoints')
 # %% auto #0
 __all__ = ['log', 'MODEL_CLASSES', 'HF_LAYER', 'CONVERTERS', 'unwrap', 'save_checkpoint', 'load_checkpoint', 'build_model',
            'from_omnivision', 'from_videomae', 'from_hf', 'from_ppma', 'detect_format', 'read_state_dict',
-           'load_state_dicts', 'canonical_state_dict', 'load_pretrained', 'export_hf', 'infer_vit_args', 'load_any']
+           'load_state_dicts', 'canonical_state_dict', 'load_pretrained', 'export_hf', 'hf_config', 'vit_args',
+           'load_any']
 
 # %% ../nbs/05_checkpoints.ipynb #c005
 MODEL_CLASSES = {'VideoViT': VideoViT, 'MAEVideoViT': MAEVideoViT}
@@ -39,10 +40,11 @@ def load_checkpoint(path):
     "Everything `save_checkpoint` wrote (weights-only unpickling)."
     return torch.load(path, map_location='cpu', weights_only=True)
 
-def build_model(path, **overrides):
-    "Rebuild the model saved in a project checkpoint, with its weights."
-    ck = load_checkpoint(path)
-    if ck.get('format') != 'ppma': raise ValueError(f'{path}: not a ppma checkpoint (use load_pretrained for other formats)')
+def build_model(src, **overrides):
+    "Rebuild the model saved in a project checkpoint (a path, or what `load_checkpoint` returned), with its weights."
+    ck = src if isinstance(src, dict) else load_checkpoint(src)
+    if ck.get('format') != 'ppma': raise ValueError(f'{src if not isinstance(src, dict) else "checkpoint"}: not a ppma checkpoint '
+                                                    '(use load_pretrained for other formats)')
     model = MODEL_CLASSES[ck['model_class']](**{**ck['model_args'], **overrides})
     own = model.state_dict()   # fixed position tables are rebuilt for another clip size, never loaded across sizes
     model.load_state_dict({k: (own[k] if k.endswith('pos_embed') and v.shape != own[k].shape else v) for k, v in ck['model'].items()})
@@ -221,25 +223,27 @@ def export_hf(model, folder):
     return Path(folder)
 
 # %% ../nbs/05_checkpoints.ipynb #c022
-def infer_vit_args(src, **overrides):
-    "Constructor arguments of the `VideoViT` encoder stored in any checkpoint."
-    canon = canonical_state_dict(src)
+def hf_config(src):
+    "The `config.json` of a Hugging Face folder, or None."
+    f = Path(src)/'config.json' if isinstance(src, (str, Path)) and Path(src).is_dir() else None
+    return json.loads(f.read_text()) if f and f.exists() else None
+
+def vit_args(canon, config=None):
+    "Constructor arguments of the `VideoViT` encoder in canonical weights (sizes and heads from a HF `config`, if any)."
     w = canon['patch_embed.proj.weight']
     dim, depth = w.shape[0], 1 + max(int(k.split('.')[1]) for k in canon if k.startswith('blocks.'))
     args = dict(embed_dim=dim, depth=depth, in_chans=w.shape[1], tubelet_size=w.shape[2], patch_size=w.shape[3],
                 num_heads=max(1, dim // 64), mlp_ratio=canon['blocks.0.mlp.fc1.weight'].shape[0] / dim,
                 num_classes=canon['head.weight'].shape[0] if 'head.weight' in canon else 0)
-    cfg = Path(src)/'config.json' if isinstance(src, (str, Path)) and Path(src).is_dir() else None
-    if cfg and cfg.exists():
-        c = json.loads(cfg.read_text())
-        args.update(num_heads=c['num_attention_heads'], img_size=c['image_size'], num_frames=c['num_frames'])
-    return {**args, **overrides}
+    if config: args.update(num_heads=config['num_attention_heads'], img_size=config['image_size'], num_frames=config['num_frames'])
+    return args
 
 def load_any(src, **overrides):
-    "A `VideoViT` with the weights of any checkpoint (ours rebuilds exactly; others via `infer_vit_args`)."
+    "A `VideoViT` with the weights of any checkpoint (ours rebuilds exactly; others via `vit_args`), read once."
     if not isinstance(src, dict) and Path(src).is_file():
-        ck = torch.load(src, map_location='cpu', weights_only=True)
-        if ck.get('format') == 'ppma' and ck['model_class'] == 'VideoViT': return build_model(src, **overrides)
-    model = VideoViT(**infer_vit_args(src, **overrides))
-    load_pretrained(model, src)
+        src = load_checkpoint(src)
+        if src.get('format') == 'ppma' and src['model_class'] == 'VideoViT': return build_model(src, **overrides)
+    canon = canonical_state_dict(src)
+    model = VideoViT(**{**vit_args(canon, hf_config(src)), **overrides})
+    load_pretrained(model, canon, format='ppma')          # canonical names are this project's
     return model

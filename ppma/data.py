@@ -20,11 +20,11 @@ log = get_logger('ppma.data')
 
 # %% auto #0
 __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'read_split', 'read_classes', 'folder_classes', 'folder_split',
-           'DecodeError', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample', 'open_video', 'clip_indices',
-           'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment', 'to_clip', 'Clip',
-           'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card', 'card_split', 'card_classes',
-           'probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side',
-           'resize_sample', 'resize_dataset', 'save_card']
+           'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample', 'open_video',
+           'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment',
+           'to_clip', 'Clip', 'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card',
+           'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames',
+           'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -79,7 +79,13 @@ def folder_split(path, classes=None):
 class DecodeError(RuntimeError):
     "A sample could not be decoded."
 
-class DecordVideo:
+class VideoReader:
+    "What the readers share: `with reader:` closes it at the end."
+    def close(self): pass
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+class DecordVideo(VideoReader):
     "A video read with decord (only the requested frames are converted to RGB); PyAV takes over if decord fails."
     def __init__(self, path):
         import decord
@@ -93,13 +99,11 @@ class DecordVideo:
             with PyAVVideo(self.path) as v: return v.get(indices)
 
     def close(self): self.vr = None
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/01_data.ipynb #c012
 import av
 
-class PyAVVideo:
+class PyAVVideo(VideoReader):
     "A video read with PyAV (one decoding thread: DataLoader workers give the parallelism)."
     def __init__(self, path):
         self.container = av.open(str(path))
@@ -144,11 +148,9 @@ class PyAVVideo:
     def close(self):
         "Close the container now: a container left to the garbage collector can hang a forked DataLoader worker."
         self.container.close()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/01_data.ipynb #c013
-class FrameFolder:
+class FrameFolder(VideoReader):
     "A folder of frames (sorted jpg/png files) read at an assumed `fps`."
     def __init__(self, path, fps=25):
         self.files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in FRAME_EXTS)
@@ -160,10 +162,6 @@ class FrameFolder:
         bad = [str(self.files[i]) for i, f in zip(indices, frames) if f is None]
         if bad: raise DecodeError(f'unreadable frame {bad[0]}')
         return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
-
-    def close(self): pass
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/01_data.ipynb #c015
 def resolve_sample(root, rel):
@@ -434,7 +432,8 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
         errors += [f'{which}: missing {root}/{r}' for r in missing[:20]]
         if len(missing) > 20: errors.append(f'{which}: ... {len(missing)} missing in all')
         if decode:
-            present = [row for row in rows if row[0] not in set(missing)]
+            gone = set(missing)
+            present = [row for row in rows if row[0] not in gone]
             errors += [f'{which}: unreadable {r}: {e}' for r, e in scan_split(present, root, workers, progress=progress)]
         notes.append(f'{which}: {len(rows)} rows, {len({l for _, l in rows})} classes present, {len(missing)} missing')
     both = seen.get('train', set()) & seen.get('val', set())

@@ -121,7 +121,7 @@ def encoder_state(src):
 def encoder_states(init):
     "Encoder state dicts of a list of checkpoints, or of PPMA's ensemble file."
     items = init if isinstance(init, (list, tuple)) else [init]
-    sds = [sd for it in items for sd in (load_state_dicts(it) if not isinstance(it, dict) else [it])]
+    sds = [sd for it in items for sd in load_state_dicts(it)]
     states = [encoder_state(sd) for sd in sds]
     if len(states) < 2: raise ValueError(f'averaging needs at least two models, got {len(states)}')
     keys = set(states[0])

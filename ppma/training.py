@@ -19,9 +19,10 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint, load_pretrained, save_checkpoint, unwrap
+from .checkpoints import load_any, load_checkpoint, load_pretrained, save_checkpoint, unwrap, vit_args
 from .core import append_jsonl, atomic_write_text, get_logger, repo_root, seed_everything
 from .data import VideoClipDataset, card_classes, card_split, clip_mixup, collate, load_card, mix_clips, read_split
+from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 from .losses import mae_loss
 from .masking import make_mask
 from .models import VideoViT, create_model, extract_features
@@ -31,11 +32,11 @@ log = get_logger('ppma.training')
 # %% auto #0
 __all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source',
            'as_list', 'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage',
-           'ClassifyStage', 'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks', 'build_optimizer',
-           'build_scheduler', 'rng_state', 'set_rng_state', 'save_run', 'resume_run', 'Logger', 'unpatchify',
-           'reconstruction_grid', 'summary_of', 'score', 'evaluate_sources', 'view_features', 'probe_cached',
-           'train_epoch', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train', 'fixed_average',
-           'evaluate_checkpoint']
+           'ClassifyStage', 'encoders_to_average', 'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks',
+           'build_optimizer', 'build_scheduler', 'rng_state', 'set_rng_state', 'save_run', 'resume_run', 'Logger',
+           'unpatchify', 'reconstruction_grid', 'summary_of', 'score', 'evaluate_sources', 'view_features',
+           'probe_cached', 'train_epoch', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train',
+           'fixed_average', 'evaluate_checkpoint']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -228,15 +229,17 @@ class ClassifyStage:
         logits = model(x, head)
         return F.cross_entropy(logits, y, label_smoothing=run.cfg['smoothing']), logits
 
+def encoders_to_average(cfg, init):
+    "Encoder states of the checkpoints (or PPMA ensemble file) in `init`, and an empty `VideoViT` of their shape."
+    states = encoder_states(as_list(init))
+    return states, VideoViT(**{**vit_args(states[0]), 'img_size': cfg['size'], 'num_frames': cfg['num_frames'], 'num_classes': 0})
+
 class AverageStage:
     "Learned averaging (PPMA's AverageWrapper): frozen encoders, trained softmax mixing weights and a linear head."
     def build(self, cfg, sources, init):
-        from ppma.checkpoints import infer_vit_args
-        from ppma.evaluate import AverageWrapper, encoder_states
         heads, classes = head_index(sources)
         if len(classes) > 1: raise ValueError('average takes one downstream label space')
-        states = encoder_states(as_list(init) if len(as_list(init)) > 1 else init)
-        trunk = VideoViT(**infer_vit_args(states[0], img_size=cfg['size'], num_frames=cfg['num_frames'], num_classes=0))
+        states, trunk = encoders_to_average(cfg, init)
         return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
 
     def loss(self, run, model, batch, head, seed):
@@ -279,10 +282,10 @@ def mean_over_ranks(run, value):
 
 # %% ../nbs/06_training.ipynb #c021
 def build_optimizer(cfg, model):
-    "`(optimizer, scheduler, total updates)` for the trainable parameters of `model`."
+    "`(AdamW, peak lr, final lr)` for the trainable parameters of `model`, lrs scaled by the effective batch."
     m = unwrap(model)
     scale = cfg['batch_size'] * cfg['accum'] / cfg['ref_batch']
-    # fused: one kernel per step instead of a dozen passes over every tensor (about 5x faster on CPU)
+    # fused: one kernel per step instead of a dozen passes over every tensor (6.5x on CPU: benchmarks/optimizer.py)
     lr, kw = cfg['lr'] * scale, dict(weight_decay=cfg['weight_decay'], betas=tuple(cfg['betas']), fused=True)
     if isinstance(m, Classifier) and m.frozen: opt = create_optimizer_v2(m.trunk.head, 'adamw', lr=lr, **kw)
     elif isinstance(m, Classifier):
@@ -393,8 +396,6 @@ def reconstruction_grid(model, clip, mask, path, frames=4):
     return img
 
 # %% ../nbs/06_training.ipynb #c030
-from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
-
 def summary_of(m, name):
     return {'acc1': m['top1'], 'acc5': m['top5'], 'mean_class': m['mean_class'], 'dataset': name}
 
@@ -629,16 +630,13 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
 
 def fixed_average(cfg, init, out):
     "Average the encoders of `init` with `mix_weights` (equal by default) and save them; returns the path and weights."
-    from ppma.checkpoints import infer_vit_args
-    states = encoder_states(as_list(init) if len(as_list(init)) > 1 else init)
+    states, trunk = encoders_to_average(cfg, init)
     weights = cfg['mix_weights'] or [1 / len(states)] * len(states)
-    trunk = VideoViT(**infer_vit_args(states[0], img_size=cfg['size'], num_frames=cfg['num_frames'], num_classes=0))
     trunk.load_state_dict(average_states(states, weights), strict=False)
     return save_checkpoint(Path(out)/'averaged.pt', trunk, mix_weights=list(map(float, weights)), sources=[str(i) for i in as_list(init)]), weights
 
 def evaluate_checkpoint(cfg, init, sources, out, recipe=None, results=None):
     "Score an existing checkpoint (any supported layout) with the test protocol; no training."
-    from ppma.checkpoints import load_any
     if init is None: raise ValueError('evaluate: give the checkpoint to score as init')
     model = load_any(init, img_size=cfg['size'], num_frames=cfg['num_frames'])
     for s in sources:
