@@ -198,7 +198,7 @@ def plot_results(df, protocols=('linear_probe', 'finetune')):
         n = f'{seeds.min()}' if seeds.min() == seeds.max() else f'{seeds.min()} to {seeds.max()}'
         ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s), bars: std'
                      + (' (one seed: no error bar)' if seeds.max() < 2 else ''))
-        ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe')
+        ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe', loc='upper left', bbox_to_anchor=(1.01, 1))   # beside the bars, never on them
     fig.tight_layout()
     return fig
 
