@@ -4,27 +4,41 @@
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import contextlib, json, logging, os, random, sys, tempfile
+import contextlib, errno, json, logging, os, random, sys, tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'atomic_path', 'atomic_write_text', 'append_jsonl', 'read_jsonl', 'seed_everything',
-           'seeded', 'get_logger', 'repo_root', 'run_with_timeout', 'VideoWriter', 'write_video']
+__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'atomic_path', 'atomic_write_text', 'clean_stale', 'append_jsonl', 'read_jsonl',
+           'seed_everything', 'seeded', 'get_logger', 'repo_root', 'run_with_timeout', 'die_with_parent',
+           'process_pool', 'check_output_dir', 'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
+def _umask():
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
+def _replace(tmp, path):
+    "`os.replace`, with a message that names the file when the disk is full (the old `path` is left as it was)."
+    try: os.replace(tmp, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC: raise OSError(e.errno, f'{path}: disk full; the previous version is intact') from e
+        raise
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=''):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp' + suffix, dir=path.parent)
+    # the pid in the name lets a later run tell a dead writer's leftover (`clean_stale`) from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.ppma{os.getpid()}-', suffix='.tmp' + suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600: colleagues on a shared server could not read
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
@@ -34,6 +48,23 @@ def atomic_write_text(path, text):
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: tmp.write_text(text, encoding='utf-8')
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #ciuzdtf
+def _alive(pid):
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def clean_stale(folder):
+    "Remove the temporary files (and frame folders) that dead writers of this project left under `folder`."
+    import re, shutil
+    gone = []
+    for p in Path(folder).rglob('.*.ppma*-*.tmp*'):
+        m = re.search(r'\.ppma(\d+)-', p.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True); gone.append(p)
+    return gone
 
 # %% ../nbs/00_core.ipynb #c010
 def append_jsonl(path, record):
@@ -100,6 +131,31 @@ def run_with_timeout(fn, timeout):
     if t.is_alive(): raise TimeoutError(f'gave up after {timeout} s')
     if 'err' in box: raise box['err']
     return box['out']
+
+# %% ../nbs/00_core.ipynb #cygvntq
+def die_with_parent():
+    "Pool initializer: the worker gets SIGTERM when its parent dies (Linux), so a killed job leaves no orphans."
+    import ctypes, signal
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)     # 1 = PR_SET_PDEATHSIG
+
+def process_pool(workers):
+    "A fork-context process pool whose workers exit with their parent."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context('fork'), initializer=die_with_parent)
+
+# %% ../nbs/00_core.ipynb #cbjalax
+def check_output_dir(out, *inputs, param='out_dir'):
+    "Raise `ValueError` naming `param` when the folder `out` is, contains or lies inside one of `inputs`."
+    o = Path(out).resolve()
+    for i in inputs:
+        if i is None: continue
+        p = Path(i).resolve()
+        p = p.parent if p.is_file() else p
+        if o == p or p.is_relative_to(o) or o.is_relative_to(p):
+            raise ValueError(f'{param} {out}: it is, contains or lies inside the input {i}; choose a folder outside it')
+    return o
 
 # %% ../nbs/00_core.ipynb #c022
 from fractions import Fraction
