@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_checkpoints.ipynb #c002
 from __future__ import annotations
-import fnmatch, json, re
+import fnmatch, inspect, json, pickle, re
 from pathlib import Path
 
 import torch
@@ -15,10 +15,10 @@ from .models import MAEVideoViT, VideoViT
 log = get_logger('ppma.checkpoints')
 
 # %% auto #0
-__all__ = ['log', 'MODEL_CLASSES', 'HF_LAYER', 'CONVERTERS', 'unwrap', 'save_checkpoint', 'load_checkpoint', 'build_model',
-           'from_omnivision', 'from_videomae', 'from_hf', 'from_ppma', 'detect_format', 'read_state_dict',
-           'load_state_dicts', 'canonical_state_dict', 'load_pretrained', 'export_hf', 'hf_config', 'vit_args',
-           'load_any']
+__all__ = ['log', 'MODEL_CLASSES', 'HF_LAYER', 'CONVERTERS', 'unwrap', 'save_checkpoint', 'torch_file', 'load_checkpoint',
+           'build_model', 'from_omnivision', 'from_videomae', 'from_hf', 'from_ppma', 'detect_format',
+           'read_state_dict', 'load_state_dicts', 'canonical_state_dict', 'load_pretrained', 'load_init', 'export_hf',
+           'hf_config', 'vit_args', 'encoder_args', 'checkpoint_args', 'load_any']
 
 # %% ../nbs/05_checkpoints.ipynb #c005
 MODEL_CLASSES = {'VideoViT': VideoViT, 'MAEVideoViT': MAEVideoViT}
@@ -36,9 +36,25 @@ def save_checkpoint(path, model, **extra):
     with atomic_path(path, suffix='.pt') as tmp: torch.save(state, tmp)
     return Path(path)
 
+def torch_file(path):
+    "A `.pt` file's content, unpickled weights-only (no code runs); errors name the file and never advise unsafe loading."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'checkpoint {path} not found')
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights_only' in str(e) or 'Unsupported global' in str(e):
+            raise ValueError(f'{path}: refused: it holds Python objects other than tensors and plain values, '
+                             'which could run code when unpickled') from None
+        raise ValueError(f'{path}: not a PyTorch checkpoint ({str(e).splitlines()[0][:200]})') from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ValueError(f'{path}: not a readable PyTorch checkpoint (truncated or another kind of file?): '
+                         f'{type(e).__name__}: {str(e).splitlines()[0][:200]}') from None
+
 def load_checkpoint(path):
     "Everything `save_checkpoint` wrote (weights-only unpickling)."
-    return torch.load(path, map_location='cpu', weights_only=True)
+    ck = torch_file(path)
+    if not isinstance(ck, dict): raise ValueError(f'{path}: holds a {type(ck).__name__}, not a checkpoint dict')
+    return ck
 
 def build_model(src, **overrides):
     "Rebuild the model saved in a project checkpoint (a path, or what `load_checkpoint` returned), with its weights."
@@ -134,8 +150,7 @@ def read_state_dict(src):
                 from safetensors.torch import load_file
                 return load_file(p/'model.safetensors'), 'hf'
             p = p/'pytorch_model.bin'
-        if not p.exists(): raise FileNotFoundError(f'checkpoint {p} not found')
-        obj = torch.load(p, map_location='cpu', weights_only=True)
+        obj = load_checkpoint(p)
     if obj.get('format') == 'ppma': return obj['model'], 'ppma'
     for key in ('model', 'module', 'state_dict'):
         if isinstance(obj.get(key), dict): return obj[key], None
@@ -143,7 +158,7 @@ def read_state_dict(src):
 
 def load_state_dicts(src):
     "The state dicts in a file: one, or the list of PPMA's ensemble file `{'ensemble_weights': [sd, sd]}`."
-    obj = src if isinstance(src, dict) else torch.load(src, map_location='cpu', weights_only=True)
+    obj = src if isinstance(src, dict) else load_checkpoint(src)
     if 'ensemble_weights' in obj: return list(obj['ensemble_weights'])
     return [read_state_dict(obj)[0]]
 
@@ -184,6 +199,24 @@ def load_pretrained(model, src, format='auto', reinit_head=False, exclude=()):
     model.load_state_dict(load, strict=False)
     missing = [k for k in own if k not in load and not k.endswith('pos_embed') and not any(fnmatch.fnmatch(k, p) for p in exclude)]
     return missing, unexpected
+
+# %% ../nbs/05_checkpoints.ipynb #cfgjfbl
+_NOT_ENCODER = ('head.', 'decoder.', 'mask_token', 'mae_head.')
+
+def load_init(model, src, exclude=(), partial=False):
+    "`load_pretrained` that refuses to leave encoder tensors unloaded; returns what was loaded (for `run.json`)."
+    m = unwrap(model)
+    missing, unexpected = load_pretrained(m, src, exclude=exclude)
+    enc = lambda k: not k.removeprefix('encoder.').startswith(_NOT_ENCODER) and not k.endswith('pos_embed')
+    want = [k for k in m.state_dict() if enc(k) and not any(fnmatch.fnmatch(k, p) for p in exclude)]
+    missing, extra = [k for k in missing if enc(k)], [k for k in unexpected if enc(k)]
+    report = {'init': str(src), 'loaded': len(want) - len(missing), 'expected': len(want), 'missing': missing, 'unexpected': extra}
+    if (missing or extra) and not partial:
+        raise ValueError(f'init {src}: loaded {report["loaded"]} of {len(want)} encoder tensors'
+                         + (f'; missing {missing[:6]}' if missing else '') + (f'; not in the model {extra[:6]}' if extra else '')
+                         + ' (another architecture?); set partial_init=True to train from it anyway')
+    log.info(f'init {src}: loaded {report["loaded"]} of {len(want)} encoder tensors')
+    return report
 
 # %% ../nbs/05_checkpoints.ipynb #c020
 def _to_hf_layer(sd, prefix, out_prefix, own):
@@ -230,6 +263,8 @@ def hf_config(src):
 
 def vit_args(canon, config=None):
     "Constructor arguments of the `VideoViT` encoder in canonical weights (sizes and heads from a HF `config`, if any)."
+    if 'patch_embed.proj.weight' not in canon or not any(k.startswith('blocks.') for k in canon):
+        raise ValueError(f'not a video ViT: no patch embedding or blocks among its keys (first keys: {list(canon)[:5]})')
     w = canon['patch_embed.proj.weight']
     dim, depth = w.shape[0], 1 + max(int(k.split('.')[1]) for k in canon if k.startswith('blocks.'))
     args = dict(embed_dim=dim, depth=depth, in_chans=w.shape[1], tubelet_size=w.shape[2], patch_size=w.shape[3],
@@ -238,12 +273,28 @@ def vit_args(canon, config=None):
     if config: args.update(num_heads=config['num_attention_heads'], img_size=config['image_size'], num_frames=config['num_frames'])
     return args
 
-def load_any(src, **overrides):
-    "A `VideoViT` with the weights of any checkpoint (ours rebuilds exactly; others via `vit_args`), read once."
-    if not isinstance(src, dict) and Path(src).is_file():
-        src = load_checkpoint(src)
-        if src.get('format') == 'ppma' and src['model_class'] == 'VideoViT': return build_model(src, **overrides)
+def encoder_args(ck):
+    "The `VideoViT` arguments saved in a project checkpoint (an MAE's encoder part, without a head)."
+    keep = inspect.signature(VideoViT).parameters
+    args = {k: v for k, v in ck['model_args'].items() if k in keep}
+    return args if ck['model_class'] == 'VideoViT' else {**args, 'num_classes': 0}
+
+def checkpoint_args(src, canon=None):
+    "`VideoViT` arguments of any checkpoint: saved ones for ours, a HF config's, else read from the weights."
+    ck = load_checkpoint(src) if isinstance(src, (str, Path)) and Path(src).is_file() else src
+    if isinstance(ck, dict) and ck.get('format') == 'ppma': return encoder_args(ck)
+    args = vit_args(canon if canon is not None else canonical_state_dict(ck), hf_config(src))
+    if not hf_config(src): log.info(f'{src if isinstance(src, (str, Path)) else "state dict"}: {args["num_heads"]} heads '
+                                    'assumed (64 channels each): a foreign file does not say; give num_heads if it differs')
+    return args
+
+def load_any(src, defaults=None, **overrides):
+    "A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it lacks)."
+    if not isinstance(src, dict) and Path(src).is_file(): src = load_checkpoint(src)
+    if isinstance(src, dict) and src.get('format') == 'ppma' and src['model_class'] == 'VideoViT':
+        return build_model(src, **overrides)
     canon = canonical_state_dict(src)
-    model = VideoViT(**{**vit_args(canon, hf_config(src)), **overrides})
+    args = checkpoint_args(src, canon)
+    model = VideoViT(**{**(defaults or {}), **args, **overrides})
     load_pretrained(model, canon, format='ppma')          # canonical names are this project's
     return model

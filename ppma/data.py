@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c002
 from __future__ import annotations
-import contextlib, random, re, tempfile
+import atexit, codecs, contextlib, os, posixpath, random, re, tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,17 +14,18 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_timeout, seeded, write_video
+from .core import (CARDS_DIR, append_jsonl, check_output_dir, clean_stale, get_logger, process_pool, read_jsonl,
+                       run_with_timeout, seeded, write_video)
 
 log = get_logger('ppma.data')
 
 # %% auto #0
-__all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'read_split', 'read_classes', 'folder_classes', 'folder_split',
-           'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample', 'open_video',
-           'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize', 'rand_augment',
-           'to_clip', 'Clip', 'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips', 'load_card',
-           'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames',
-           'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
+__all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes', 'folder_classes',
+           'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample',
+           'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize',
+           'rand_augment', 'to_clip', 'Clip', 'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips',
+           'load_card', 'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset', 'sample_exists',
+           'iter_frames', 'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -39,15 +40,33 @@ def _parse_line(line):
     if label < 0: raise ValueError(f'negative label {label}')
     return path.strip(), label
 
-def read_split(path, classes=None):
+def check_rel(rel, allow_absolute=False):
+    "Refuse a listed path that is absolute or climbs out of the dataset root with `..` (lexically: no disk access)."
+    if os.path.isabs(rel) or re.match(r'^[A-Za-z]:[\\/]', rel):
+        if not allow_absolute: raise ValueError('absolute path (rows must be relative to the dataset root)')
+    elif posixpath.normpath(rel.replace('\\', '/')).split('/')[0] == '..':
+        raise ValueError('path climbs out of the dataset root with ".."')
+    return rel
+
+def _lines(path):
+    "Decoded lines of a text file; a byte that is not UTF-8 is an error naming the file and line."
+    raw = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try: return raw.decode('utf-8').splitlines()
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b'\n') + 1
+        raise ValueError(f'{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#x})') from None
+
+def read_split(path, classes=None, allow_absolute=False):
     "Rows `(relative_path, label)` of a split list, or of a class-per-folder tree when `path` is a folder."
     path = Path(path)
     if path.is_dir(): return folder_split(path, classes)
+    if not path.exists(): raise FileNotFoundError(f'split list {path} not found')
     rows = []
-    for n, line in enumerate(path.read_text(encoding='utf-8-sig').splitlines(), 1):
+    for n, line in enumerate(_lines(path), 1):
         if not line.strip(): continue
-        try: rows.append(_parse_line(line))
+        try: rows.append(_parse_line(line)); check_rel(rows[-1][0], allow_absolute)
         except ValueError as e: raise ValueError(f'{path}, line {n}: {e}: {line!r}') from None
+    if not rows: raise ValueError(f'{path}: empty split list (no "path;label" rows)')
     return rows
 
 # %% ../nbs/01_data.ipynb #c008
@@ -106,7 +125,7 @@ import av
 class PyAVVideo(VideoReader):
     "A video read with PyAV (one decoding thread: DataLoader workers give the parallelism)."
     def __init__(self, path):
-        self.container = av.open(str(path))
+        self.path, self.container = path, av.open(str(path))
         self.stream = self.container.streams.video[0]
         self.stream.thread_count = 1
         s = self.stream
@@ -134,6 +153,13 @@ class PyAVVideo(VideoReader):
         return out, last
 
     def get(self, indices):
+        try: return self._get(indices)
+        except DecodeError: raise
+        except Exception as e:      # FFmpeg's errors read as e.g. "PermissionError: Operation not permitted"
+            raise DecodeError(f'{self.path}: frames {min(indices)}-{max(indices)} of {self.num_frames} could not be '
+                              f'decoded (truncated or corrupt file?): {type(e).__name__}: {e}') from None
+
+    def _get(self, indices):
         want = sorted(set(indices))
         out, last = self._decode(want, seek=True)
         if len(out) < len(want) and (not out or min(out) > want[0]):   # the seek overshot: start from the top
@@ -178,12 +204,12 @@ def open_video(path, decoder='decord', frames_fps=25):
     if path.is_dir(): return FrameFolder(path, frames_fps)
     if not path.exists(): raise DecodeError(f'{path}: no such file')
     if path.stat().st_size == 0: raise DecodeError(f'{path}: empty file')
-    if decoder == 'pyav': return PyAVVideo(path)
-    if decoder != 'decord': raise ValueError(f'decoder={decoder!r}: use "decord" or "pyav"')
-    try: return DecordVideo(path)
-    except Exception as e1:
-        try: return PyAVVideo(path)
-        except Exception as e2: raise DecodeError(f'{path}: decord: {str(e1)[:200]}; pyav: {str(e2)[:200]}') from None
+    if decoder not in ('decord', 'pyav'): raise ValueError(f'decoder={decoder!r}: use "decord" or "pyav"')
+    errors = []
+    for reader in (DecordVideo, PyAVVideo) if decoder == 'decord' else (PyAVVideo,):
+        try: return reader(path)
+        except Exception as e: errors.append(f'{reader.__name__}: {type(e).__name__}: {str(e)[:200]}')
+    raise DecodeError(f'{path}: cannot open it (truncated or not a video?): {"; ".join(errors)}')
 
 # %% ../nbs/01_data.ipynb #c019
 def clip_indices(start, num_frames, window, total):
@@ -249,6 +275,15 @@ class Views(NamedTuple):
     index: int
 
 # %% ../nbs/01_data.ipynb #c029
+def _remove_if_owner(path, pid):
+    if os.getpid() == pid: Path(path).unlink(missing_ok=True)
+
+def _own_temp_log():
+    "A temporary failure log (workers append to it) that the creating process removes when done with it."
+    fd, p = tempfile.mkstemp(prefix='ppma-failures-', suffix='.jsonl'); os.close(fd)
+    atexit.register(_remove_if_owner, p, os.getpid())
+    return Path(p)
+
 class VideoClipDataset(torch.utils.data.Dataset):
     "Clips of the videos (or frame folders) of a split list, as PPMA samples them for training or testing."
     def __init__(self, split, root, num_frames=16, clip_seconds=2.7, size=224, train=True, clips=2, crops=3,
@@ -262,7 +297,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.scale, self.ratio, self.decode_timeout, self.max_retries = scale, ratio, decode_timeout, max_retries
         self.augment = rand_augment() if rand_aug else None
         self.erase = v2.RandomErasing(p=erase_p, value='random') if erase_p > 0 else None
-        self.failure_log = Path(failure_log or tempfile.mkstemp(prefix='ppma-failures-', suffix='.jsonl')[1])
+        self.failure_log = Path(failure_log) if failure_log else _own_temp_log()
         self._logged, self.epoch_seed = set(), None
 
     def set_epoch(self, seed):
@@ -391,8 +426,7 @@ def card_classes(card):
     return read_classes(card['path'].parent/names) if isinstance(names, str) else names
 
 # %% ../nbs/01_data.ipynb #c044
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing as mp
+from collections import Counter
 from tqdm import tqdm
 
 def probe_sample(root, rel, decoder='decord', frames_fps=25, timeout=60):
@@ -409,7 +443,7 @@ def scan_split(split, root, workers=2, decoder='decord', timeout=60, progress=Tr
     "`[(relative_path, error)]` of every unreadable sample of a split, checked by `workers` processes."
     rows = split if isinstance(split, list) else read_split(split)
     jobs = [(root, rel, decoder, 25, timeout) for rel, _ in rows]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as pool:
+    with process_pool(workers) as pool:
         results = list(tqdm(pool.map(_probe, jobs, chunksize=4), total=len(jobs), desc='scan', disable=not progress))
     return [(rel, err) for rel, err in results if err]
 
@@ -423,6 +457,8 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
         except FileNotFoundError as e: notes.append(str(e)); continue
         rows = read_split(path)
         seen[which] = {r for r, _ in rows}
+        dups = sorted(r for r, k in Counter(r for r, _ in rows).items() if k > 1)
+        if dups: errors.append(f'{which}: {len(dups)} video(s) listed more than once in {path}, e.g. {dups[0]}')
         want = (card.get('counts') or {}).get(which)
         if which not in splits and want is not None and want != len(rows):
             errors.append(f'{which}: {len(rows)} rows in {path}, the card declares {want}')
@@ -475,7 +511,7 @@ def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25):
         dst = Path(out)/Path(rel).with_suffix('') if Path(rel).suffix.lower() in VIDEO_EXTS else Path(out)/rel
         if dst.is_dir(): return dst
         fps, it = iter_frames(src, frames_fps)
-        tmp = dst.parent/f'.{dst.name}.tmp'
+        tmp = dst.parent/f'.{dst.name}.ppma{os.getpid()}-.tmp'           # `clean_stale` removes it if we die
         shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
         n = 0
         for n, f in enumerate(it, 1):
@@ -496,8 +532,11 @@ def _resize(args):
 def resize_dataset(split, root, out, short_side=224, frames=False, workers=2, progress=True):
     "Pre-scale every sample of a split into `out`; returns `[(relative_path, error)]` of the failures."
     rows = split if isinstance(split, list) else read_split(split)
+    for rel, _ in rows: check_rel(rel)                 # a row must never name a file outside `out` to write
+    check_output_dir(out, root, param='out')
+    clean_stale(out)
     jobs = [(root, rel, out, short_side, frames) for rel, _ in rows]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as pool:
+    with process_pool(workers) as pool:
         results = list(tqdm(pool.map(_resize, jobs), total=len(jobs), desc='resize', disable=not progress))
     return [(r, e) for r, e in results if e]
 
