@@ -283,6 +283,7 @@ def checkpoint_args(src, canon=None):
     "`VideoViT` arguments of any checkpoint: saved ones for ours, a HF config's, else read from the weights."
     ck = load_checkpoint(src) if isinstance(src, (str, Path)) and Path(src).is_file() else src
     if isinstance(ck, dict) and ck.get('format') == 'ppma': return encoder_args(ck)
+    if isinstance(ck, dict) and 'ensemble_weights' in ck: ck = ck['ensemble_weights'][0]      # PPMA's averaging file
     args = vit_args(canon if canon is not None else canonical_state_dict(ck), hf_config(src))
     if not hf_config(src): log.info(f'{src if isinstance(src, (str, Path)) else "state dict"}: {args["num_heads"]} heads '
                                     'assumed (64 channels each): a foreign file does not say; give num_heads if it differs')
@@ -290,6 +291,13 @@ def checkpoint_args(src, canon=None):
 
 def load_any(src, defaults=None, **overrides):
     "A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it lacks)."
+    name = 'state dict' if isinstance(src, dict) else str(src)
+    try: return _load_any(src, defaults, **overrides)
+    except (KeyError, ValueError) as e:
+        if name in str(e): raise
+        raise ValueError(f'{name}: {e}') from None
+
+def _load_any(src, defaults=None, **overrides):
     if not isinstance(src, dict) and Path(src).is_file(): src = load_checkpoint(src)
     if isinstance(src, dict) and src.get('format') == 'ppma' and src['model_class'] == 'VideoViT':
         return build_model(src, **overrides)

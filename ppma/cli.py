@@ -83,15 +83,22 @@ def _value(v):
     except (ValueError, SyntaxError): return v
 
 def cmd_train(a):
-    from ppma.training import train
+    from ppma.training import Preempted, train
     sets = {}
     for kv in a.set or []:
         k, eq, v = kv.partition('=')
         if not eq: raise ValueError(f'--set {kv!r}: use key=value')
         sets[k] = _value(v)
-    summary = train(a.stage, a.preset, a.recipe, a.data, a.data_root, a.split, a.init, a.epochs, a.batch_size, a.out_dir,
-                    a.seed, a.resume, a.workers, a.device, **sets)
-    print(f'{a.stage}: wrote {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
+    try:
+        summary = train(a.stage, preset=a.preset, recipe=a.recipe, data=a.data, data_root=a.data_root, split=a.split,
+                        init=a.init, epochs=a.epochs, batch_size=a.batch_size, out_dir=a.out_dir, seed=a.seed,
+                        resume=a.resume, workers=a.workers, device=a.device, val=a.val or not a.no_val,
+                        overwrite=a.overwrite, **sets)
+    except Preempted as e:
+        print(f'ppma: {e}', file=sys.stderr); return 143          # 128 + SIGTERM: a job script can requeue it
+    if isinstance(summary, list): summary = summary[-1]            # a sweep of averages
+    done = 'kept the finished run in' if summary.get('skipped') else 'wrote'
+    print(f'{a.stage}: {done} {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
     return 0
 
 # %% ../nbs/10_cli.ipynb #c011
@@ -106,7 +113,7 @@ def cmd_evaluate(a):
 def cmd_synth(a):
     from ppma.synth import make_synth
     card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
-                      a.seed, a.workers, a.occluders, a.second_person)
+                      a.seed, a.workers, a.occluders, a.second_person, overwrite=a.overwrite)
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
 
@@ -114,7 +121,7 @@ def cmd_synth(a):
 def cmd_remove_humans(a):
     from ppma.human_removal import remove_humans
     recs = remove_humans(a.input, a.out_dir, a.root, a.workers, a.max_side, a.save_masks, not a.moving_camera, a.detector,
-                         a.weights, detect_every=a.detect_every, audit=not a.no_audit)
+                         a.weights, detect_every=a.detect_every, audit=not a.no_audit, retry_failed=a.retry_failed)
     bad = [r for r in recs if r['status'] != 'ok']
     before, after = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
     print(f'{len(recs) - len(bad)} video(s) done, {len(bad)} failed; audit detections {before} before, {after} after; '
@@ -133,6 +140,7 @@ def cmd_demo(a):
 
 # %% ../nbs/10_cli.ipynb #c019
 def parser():
+    from ppma.training import STAGES
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
     data = sub.add_parser('data', help='scan, check or pre-scale a dataset').add_subparsers(dest='action', required=True)
@@ -151,14 +159,17 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
-    t = sub.add_parser('train', help='run one stage: mae, align, finetune or linear_probe')
-    t.add_argument('--stage', required=True); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
+    t = sub.add_parser('train', help='run one stage: ' + ', '.join(STAGES[:-1]))
+    t.add_argument('--stage', required=True, choices=STAGES[:-1]); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
     t.add_argument('--data', help='data cards or split lists, comma-separated'); t.add_argument('--data-root')
     t.add_argument('--split', help='train-list overrides, comma-separated, one per dataset'); t.add_argument('--init')
     t.add_argument('--epochs', type=int); t.add_argument('--batch-size', type=int); t.add_argument('--out-dir')
     t.add_argument('--seed', type=int, default=0); t.add_argument('--resume', action='store_true')
     t.add_argument('--workers', type=int); t.add_argument('--device')
     t.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a preset setting')
+    t.add_argument('--val', help='validation split list (rows under the same root); a card brings its own')
+    t.add_argument('--no-val', action='store_true', help='no validation, no results row')
+    t.add_argument('--overwrite', action='store_true', help='replace a finished or unfinished run in --out-dir')
     t.set_defaults(fn=cmd_train)
     ev = sub.add_parser('evaluate', help='score a checkpoint on a dataset with the multi-view test protocol')
     ev.add_argument('checkpoint'); ev.add_argument('data', help='data card (name or path) or split list'); ev.add_argument('root')
@@ -175,6 +186,7 @@ def parser():
     sy.add_argument('--seed', type=int, default=0); sy.add_argument('--workers', type=int, default=2)
     sy.add_argument('--occluders', type=float, default=0.0, help='probability of an occluding pole per video')
     sy.add_argument('--second-person', type=float, default=0.0, help='probability of a second, distracting person')
+    sy.add_argument('--overwrite', action='store_true', help='delete the videos, lists and card already in out_dir and start again')
     sy.set_defaults(fn=cmd_synth)
     rh = sub.add_parser('remove-humans', help='segment and inpaint people away, with a privacy audit')
     rh.add_argument('input', help='a video, a folder of videos, or a split list'); rh.add_argument('out_dir')
@@ -183,6 +195,7 @@ def parser():
     rh.add_argument('--moving-camera', action='store_true', help='align neighbours by homography; no background subtraction')
     rh.add_argument('--detector', default='hog', choices=['hog', 'maskrcnn']); rh.add_argument('--weights', help='Mask R-CNN weights file')
     rh.add_argument('--detect-every', type=int, default=2); rh.add_argument('--no-audit', action='store_true')
+    rh.add_argument('--retry-failed', action='store_true', help='try again the videos that killed their worker in an earlier run')
     rh.set_defaults(fn=cmd_remove_humans)
     cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
     cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
@@ -204,5 +217,5 @@ def main(argv=None):
     "Entry point of the `ppma` console script."
     a = parser().parse_args(argv)
     try: return a.fn(a)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:                  # bad input, missing files, a full disk: a message, no traceback
         print(f'ppma: error: {e}', file=sys.stderr); return 2

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import contextlib, errno, json, logging, os, random, sys, tempfile
+import contextlib, errno, json, logging, os, random, shutil, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,11 @@ def _umask():
     mask = os.umask(0); os.umask(mask)
     return mask
 
-def _replace(tmp, path):
-    "`os.replace`, with a message that names the file when the disk is full (the old `path` is left as it was)."
-    try: os.replace(tmp, path)
-    except OSError as e:
-        if e.errno == errno.ENOSPC: raise OSError(e.errno, f'{path}: disk full; the previous version is intact') from e
-        raise
+def _disk_full(err, tmp):
+    "Whether a failed write ran out of space (torch's writer says only e.g. 'unexpected pos 576 vs 534')."
+    if getattr(err, 'errno', None) in (errno.ENOSPC, errno.EDQUOT): return True
+    with contextlib.suppress(OSError): return shutil.disk_usage(Path(tmp).parent).free < 2**20
+    return False
 
 @contextlib.contextmanager
 def atomic_path(path, suffix=''):
@@ -38,9 +37,11 @@ def atomic_path(path, suffix=''):
     os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600: colleagues on a shared server could not read
     try:
         yield Path(tmp)
-        _replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, path)
+    except BaseException as e:
+        full = isinstance(e, Exception) and _disk_full(e, tmp)
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if full: raise OSError(errno.ENOSPC, f'{path}: not written, the disk is full (the previous version is intact)') from e
         raise
 
 # %% ../nbs/00_core.ipynb #c007

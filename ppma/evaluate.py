@@ -65,13 +65,16 @@ def predict_views(model, dataset, device='cpu', head=None, softmax=False, rank=0
 
 # %% ../nbs/07_evaluate.ipynb #c011
 COLUMNS = ['recipe', 'checkpoint', 'dataset', 'protocol', 'seed', 'top1', 'top5', 'mean_class', 'videos', 'run_dir',
-           'date', 'git_commit', 'versions', 'command']
+           'date', 'git_commit', 'versions', 'command', 'preset', 'img_size', 'num_frames']   # new columns go last
 
 def file_hash(path, n=16):
-    "First `n` hex digits of a file's SHA-256."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    "First `n` hex digits of the SHA-256 of a file, or of a folder's files (names and bytes, e.g. a HF folder)."
+    h, path = hashlib.sha256(), Path(path)
+    files = sorted(p for p in path.rglob('*') if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        if path.is_dir(): h.update(str(p.relative_to(path)).encode() + b'\0')
+        with open(p, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()[:n]
 
 def provenance():
@@ -87,12 +90,14 @@ def append_result(path, row):
     "Append one row to a results CSV (header on first write), holding an exclusive lock."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     row = {**provenance(), **row}
-    buf = io.StringIO(); csv.DictWriter(buf, COLUMNS, extrasaction='ignore').writerow(row)
     with open(path, 'a+', newline='') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
+            f.seek(0); first = f.readline()
+            header = first.strip().split(',') if first else None   # a store from an older version keeps its columns
             f.seek(0, os.SEEK_END)
-            if f.tell() == 0: f.write(','.join(COLUMNS) + '\n')
+            if header is None: f.write(','.join(COLUMNS) + '\n')
+            buf = io.StringIO(); csv.DictWriter(buf, header or COLUMNS, extrasaction='ignore').writerow(row)
             f.write(buf.getvalue()); f.flush(); os.fsync(f.fileno())
         finally: fcntl.flock(f, fcntl.LOCK_UN)
     return row

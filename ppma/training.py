@@ -19,8 +19,9 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 from tqdm import tqdm
 
-from .checkpoints import load_any, load_checkpoint, load_pretrained, save_checkpoint, unwrap, vit_args
-from .core import append_jsonl, atomic_write_text, get_logger, repo_root, seed_everything
+from .checkpoints import checkpoint_args, load_any, load_checkpoint, load_init, save_checkpoint, unwrap
+from .core import (CARDS_DIR, append_jsonl, atomic_write_text, clean_stale, get_logger, read_jsonl, repo_root,
+                       seed_everything)
 from .data import VideoClipDataset, card_classes, card_split, clip_mixup, collate, load_card, mix_clips, read_split
 from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 from .losses import mae_loss
@@ -30,13 +31,16 @@ from .models import VideoViT, create_model, extract_features
 log = get_logger('ppma.training')
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RECIPES', 'SOURCE_ACTIONS', 'PREVIOUS', 'stage_config', 'Source',
-           'as_list', 'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index', 'MAEStage',
-           'ClassifyStage', 'encoders_to_average', 'AverageStage', 'Run', 'init_distributed', 'mean_over_ranks',
-           'build_optimizer', 'build_scheduler', 'rng_state', 'set_rng_state', 'save_run', 'resume_run', 'Logger',
-           'unpatchify', 'reconstruction_grid', 'summary_of', 'score', 'evaluate_sources', 'view_features',
-           'probe_cached', 'train_epoch', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train',
-           'fixed_average', 'evaluate_checkpoint']
+__all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RUN_KEYS', 'CHOICES', 'POSITIVE', 'RECIPES', 'RUN_FILES',
+           'SOURCE_ACTIONS', 'PREVIOUS', 'known_settings', 'check_config', 'check_device', 'stage_config', 'Source',
+           'as_list', 'is_split_list', 'load_source', 'load_sources', 'OneSourceBatches', 'Classifier', 'head_index',
+           'MAEStage', 'ClassifyStage', 'encoders_to_average', 'AverageStage', 'Run', 'init_distributed',
+           'mean_over_ranks', 'build_optimizer', 'build_scheduler', 'rng_state', 'set_rng_state', 'save_run',
+           'resume_run', 'Logger', 'trim_metrics', 'unpatchify', 'reconstruction_grid', 'summary_of', 'score',
+           'evaluate_sources', 'view_features', 'probe_cached', 'run_status', 'clear_run', 'lock_run', 'claim_run',
+           'Preempted', 'stop_on_sigterm', 'should_stop', 'train_epoch', 'finished_summary', 'train_stage',
+           'default_data', 'default_init', 'check_labels', 'train', 'check_parameters', 'validation_sources',
+           'fixed_average', 'recipe_of', 'evaluate_checkpoint']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -70,18 +74,63 @@ PRESETS = {
                      amp='none', save_every=2),
         evaluate=dict(batch_size=1, epochs=0)),
 }
-DEFAULTS = dict(accum=1, save_every_steps=0, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
+DEFAULTS = dict(accum=1, save_every_steps=0, partial_init=False, allow_absolute=False, clip_grad=None, layer_decay=None, drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False,
                 erase_p=0.0, repeat=1, betas=(0.9, 0.999), cache_features=False, grad_checkpointing=False, eval_every=0,
                 mix='fixed', mix_weights=None, mix_mode='model', then='linear_probe', softmax_views=False, sweep_points=5)
 MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the average stage's own settings
+RUN_KEYS = ('seed', 'device', 'partial_init', 'allow_absolute')                # settings of a run, not of a preset
+CHOICES = dict(amp=('none', 'fp16', 'bf16'), mask=('random', 'tube'), decoder_type=('ppma', 'videomae'),
+               mix=('fixed', 'sweep', 'learned'), mix_mode=('model', 'layer'), then=('linear_probe', 'finetune'))
+POSITIVE = ('batch_size', 'ref_batch', 'accum', 'lr', 'repeat', 'size', 'num_frames', 'test_clips', 'test_crops', 'save_every')
+
+def known_settings():
+    "Every setting name a preset, the defaults or a run takes."
+    stage_keys = {k for p in PRESETS.values() for s in STAGES for k in p[s]}
+    return {*DEFAULTS, *RUN_KEYS, *stage_keys, *(k for p in PRESETS.values() for k in p if k not in STAGES)}
+
+def _nearest(name, names):
+    import difflib
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.5)
+    return f'; did you mean {close[0]!r}?' if close else f'; known: {", ".join(sorted(names))}'
+
+def check_config(cfg, given=()):
+    "Refuse unknown `given` setting names (naming the nearest known one), bad choices and out-of-range values."
+    for k in given:
+        if k not in known_settings(): raise ValueError(f'unknown setting {k!r}{_nearest(k, known_settings())}')
+    for k, ok in CHOICES.items():
+        if k in cfg and cfg[k] not in ok: raise ValueError(f'{k}={cfg[k]!r}: use one of {", ".join(ok)}')
+    for k in POSITIVE:
+        if k not in cfg: continue                     # e.g. the evaluate stage has no learning rate
+        v = cfg[k]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0: raise ValueError(f'{k}={v!r}: must be a positive number')
+    e = cfg['epochs']
+    if not isinstance(e, int) or isinstance(e, bool) or e < (0 if cfg['stage'] == 'evaluate' else 1):
+        raise ValueError(f'epochs={e!r}: must be a whole number of at least 1')
+    for k in ('batch_size', 'accum', 'epochs', 'workers', 'seed'):
+        if k in cfg and not isinstance(cfg[k], int): raise ValueError(f'{k}={cfg[k]!r}: must be a whole number')
+    if cfg['workers'] < 0: raise ValueError(f'workers={cfg["workers"]}: must be 0 or more')
+    check_device(cfg.get('device'))
+    return cfg
+
+def check_device(device):
+    "`None` (automatic), 'cpu', 'cuda' or 'cuda:N' of a GPU that exists."
+    if device in (None, 'cpu'): return device
+    import re
+    m = re.fullmatch(r'cuda(?::(\d+))?', str(device))
+    if not m: raise ValueError(f'device={device!r}: use cpu, cuda or cuda:N')
+    if not torch.cuda.is_available(): raise ValueError(f'device={device!r}: no CUDA GPU is available on this machine')
+    if m.group(1) and int(m.group(1)) >= torch.cuda.device_count():
+        raise ValueError(f'device={device!r}: this machine has {torch.cuda.device_count()} GPU(s)')
+    return device
 
 def stage_config(stage, preset='tiny-cpu', **overrides):
-    "The settings of `stage` under `preset`, with `overrides` (None values ignored)."
-    if stage not in STAGES: raise ValueError(f'stage {stage!r}: use one of {", ".join(STAGES)}')
+    "The checked settings of `stage` under `preset`, with `overrides` (None values ignored)."
+    if stage not in STAGES: raise ValueError(f'stage {stage!r}: use one of {", ".join(STAGES)}{_nearest(stage, STAGES)}')
     if preset not in PRESETS: raise ValueError(f'preset {preset!r}: use one of {", ".join(PRESETS)}')
     p = PRESETS[preset]
     cfg = {**DEFAULTS, **{k: v for k, v in p.items() if k not in STAGES}, **p[stage], 'stage': stage, 'preset': preset}
-    return {**cfg, **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return check_config({**cfg, **given}, given)
 
 # %% ../nbs/06_training.ipynb #c009
 @dataclass
@@ -100,21 +149,26 @@ def as_list(x):
     if isinstance(x, str): return [p.strip() for p in x.split(',') if p.strip()]
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
-def load_source(item, root=None, split=None, which='train'):
-    "A `Source` from a card name/path or a split-list file."
+def is_split_list(item):
+    return Path(str(item)).suffix.lower() in ('.csv', '.txt', '.lst')
+
+def load_source(item, root=None, split=None, which='train', allow_absolute=False):
+    "A `Source` from a card name/path or a split-list file (its class count: its largest label + 1)."
     p = Path(str(item))
-    if p.suffix.lower() in ('.csv', '.txt', '.lst'):
+    if is_split_list(p):
         if not p.exists(): raise FileNotFoundError(f'data: split list {p} not found')
-        rows = read_split(split or p)
+        rows = read_split(split or p, allow_absolute=allow_absolute)
         if root is None: raise ValueError(f'data_root: needed for the split list {p}')
         return Source(p.stem, rows, Path(root), max(l for _, l in rows) + 1, str(p.resolve()))
     card = load_card(item)
-    rows = read_split(card_split(card, which, split))
+    rows = read_split(card_split(card, which, split), allow_absolute=allow_absolute)
+    if root is None and card['path'].parent == CARDS_DIR:     # a packaged card: its videos are the user's to give
+        raise ValueError(f'data_root: needed for the card {card["name"]!r} (where its videos are on this machine)')
     root = Path(root) if root is not None else card['path'].parent
     if not root.exists(): raise FileNotFoundError(f'data_root {root} for {card["name"]} does not exist')
     return Source(card['name'], rows, root, card['num_classes'], card.get('label_space') or card['name'], card_classes(card))
 
-def load_sources(data, data_root=None, split=None, which='train'):
+def load_sources(data, data_root=None, split=None, which='train', allow_absolute=False):
     "The `Source`s named by a run's `data`, `data_root` and `split` parameters."
     items, roots, splits = as_list(data), as_list(data_root), as_list(split)
     if not items: raise ValueError('data: no dataset given')
@@ -122,7 +176,7 @@ def load_sources(data, data_root=None, split=None, which='train'):
     splits = splits or [None] * len(items)
     if len(roots) != len(items): raise ValueError(f'data_root: {len(roots)} roots for {len(items)} datasets (give one, or one each)')
     if len(splits) != len(items): raise ValueError(f'split: {len(splits)} lists for {len(items)} datasets')
-    return [load_source(i, r, s, which) for i, r, s in zip(items, roots, splits)]
+    return [load_source(i, r, s, which, allow_absolute) for i, r, s in zip(items, roots, splits)]
 
 # %% ../nbs/06_training.ipynb #c011
 class OneSourceBatches:
@@ -197,7 +251,7 @@ class MAEStage:
     def build(self, cfg, sources, init):
         model = create_model(cfg['model'], mae=True, img_size=cfg['size'], num_frames=cfg['num_frames'], decoder_type=cfg['decoder_type'],
                              drop_path_rate=cfg['drop_path'], grad_checkpointing=cfg['grad_checkpointing'])
-        if init: load_pretrained(model, init)
+        self.init_report = load_init(model, init, partial=cfg['partial_init']) if init else None
         return model, [0] * len(sources)
 
     def loss(self, run, model, batch, head, seed):
@@ -215,7 +269,7 @@ class ClassifyStage:
         heads, classes = head_index(sources)
         trunk = create_model(cfg['model'], img_size=cfg['size'], num_frames=cfg['num_frames'], drop_path_rate=cfg['drop_path'],
                              grad_checkpointing=cfg['grad_checkpointing'])
-        if init: load_pretrained(trunk, init, exclude=('norm.*', 'head.*'))
+        self.init_report = load_init(trunk, init, exclude=('norm.*', 'head.*'), partial=cfg['partial_init']) if init else None
         self.mixer = clip_mixup(classes[0], cfg['mixup'], cfg['cutmix'], smoothing=cfg['smoothing']) if cfg['mixup'] or cfg['cutmix'] else None
         return Classifier(trunk, classes, frozen=self.frozen), heads
 
@@ -232,7 +286,8 @@ class ClassifyStage:
 def encoders_to_average(cfg, init):
     "Encoder states of the checkpoints (or PPMA ensemble file) in `init`, and an empty `VideoViT` of their shape."
     states = encoder_states(as_list(init))
-    return states, VideoViT(**{**vit_args(states[0]), 'img_size': cfg['size'], 'num_frames': cfg['num_frames'], 'num_classes': 0})
+    args = checkpoint_args(as_list(init)[0])           # a checkpoint of ours rebuilds as trained (heads included)
+    return states, VideoViT(**{**args, 'img_size': cfg['size'], 'num_frames': cfg['num_frames'], 'num_classes': 0})
 
 class AverageStage:
     "Learned averaging (PPMA's AverageWrapper): frozen encoders, trained softmax mixing weights and a linear head."
@@ -240,6 +295,7 @@ class AverageStage:
         heads, classes = head_index(sources)
         if len(classes) > 1: raise ValueError('average takes one downstream label space')
         states, trunk = encoders_to_average(cfg, init)
+        self.init_report = {'init': [str(i) for i in as_list(init)], 'loaded': len(states[0]), 'expected': len(states[0])}
         return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
 
     def loss(self, run, model, batch, head, seed):
@@ -260,6 +316,7 @@ class Run:
     device: torch.device = field(default_factory=lambda: torch.device('cpu'))
     results: Path | None = None
     recipe: str | None = None
+    stopping: bool = False
 
     @property
     def main(self): return self.rank == 0
@@ -270,6 +327,7 @@ def init_distributed(device=None):
     cuda = torch.cuda.is_available() and device != 'cpu'
     if world > 1 and not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     rank, local = (dist.get_rank(), int(os.environ.get('LOCAL_RANK', 0))) if world > 1 else (0, 0)
+    if world == 1 and cuda and device and ':' in device: local = int(device.split(':')[1])    # device='cuda:1' on one GPU
     if cuda: torch.cuda.set_device(local)
     return rank, world, torch.device(f'cuda:{local}' if cuda else 'cpu')
 
@@ -363,6 +421,14 @@ class Logger:
     def close(self):
         if self.tb: self.tb.close()
 
+# %% ../nbs/06_training.ipynb #cvsbnyz
+def trim_metrics(out, epoch, updates, mid_epoch):
+    "Keep the metrics logged before a run resumes at `epoch` (at `updates` into it when `mid_epoch`)."
+    path = Path(out)/'metrics.jsonl'
+    if not path.exists(): return
+    keep = [r for r in read_jsonl(path) if r['epoch'] < epoch or (mid_epoch and r['epoch'] == epoch and r['step'] < updates)]
+    atomic_write_text(path, ''.join(json.dumps(r) + '\n' for r in keep))
+
 # %% ../nbs/06_training.ipynb #c028
 from .core import atomic_path
 from .data import MEAN, STD
@@ -408,7 +474,8 @@ def score(run, logits, labels, source, logger, epoch, step, protocol=None, recip
         atomic_write_text(run.out/f'eval-{source.name}.json', json.dumps({**m, 'dataset': source.name, 'classes': source.classes}))
         append_result(run.results, dict(recipe=recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
                                         seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'], mean_class=m['mean_class'],
-                                        videos=m['videos'], run_dir=str(run.out)))
+                                        videos=m['videos'], run_dir=str(run.out), preset=run.cfg['preset'],
+                                        img_size=run.cfg['size'], num_frames=run.cfg['num_frames']))
     return summary_of(m, source.name)
 
 def evaluate_sources(run, model, sources, head, logger, epoch, step, protocol=None, recipe=None, checkpoint=None, workers=0):
@@ -456,6 +523,75 @@ def probe_cached(run, model, sources, val_sources, logger, workers=0):
         metrics = score(run, vl.softmax(-1) if c['softmax_views'] else vl, vy, s, logger, c['epochs'] - 1, updates, 'linear_probe', run.recipe, ck)
     return metrics
 
+# %% ../nbs/06_training.ipynb #csinuul
+RUN_FILES = ('run.json', 'metrics.jsonl', 'checkpoint*.pt', 'eval-*.json', 'failures-rank*.jsonl', 'curves.png', 'tb',
+             'reconstructions')
+
+def run_status(out):
+    "'finished', 'resumable' (a `checkpoint-last.pt`), 'started' (nothing to resume) or 'empty'."
+    out = Path(out)
+    if not (out/'run.json').exists(): return 'empty'
+    with contextlib.suppress(ValueError, OSError):
+        if json.loads((out/'run.json').read_text()).get('status') == 'finished': return 'finished'
+    return 'resumable' if (out/'checkpoint-last.pt').exists() else 'started'
+
+def clear_run(out):
+    "Remove what a run wrote in its folder (and nothing else)."
+    import shutil
+    for pattern in RUN_FILES:
+        for p in Path(out).glob(pattern): shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+def lock_run(out):
+    "An open file holding the run folder's exclusive lock; `ValueError` at once if another process holds it."
+    import fcntl
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    f = open(out/'.lock', 'a+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); who = f.read().strip(); f.close()
+        raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or choose another folder') from None
+    f.seek(0); f.truncate(); f.write(f'pid {os.getpid()}'); f.flush()
+    return f
+
+def claim_run(out, resume=False, overwrite=False, skip_finished=False):
+    "Lock a run folder and decide what to do: `(lock, action)`, action 'start', 'resume' or 'done'."
+    lock = lock_run(out)
+    clean_stale(out)
+    status = run_status(out)
+    if status == 'finished' and (resume or skip_finished) and not overwrite:
+        log.info(f'{out}: this run has finished; nothing to do (overwrite=True / --overwrite runs it again)')
+        return lock, 'done'
+    if resume and status == 'resumable': return lock, 'resume'
+    if resume: log.warning(f'{out}: nothing to resume (no checkpoint-last.pt); starting from the beginning')
+    elif status != 'empty' and not overwrite:
+        lock.close()
+        what = 'a finished run' if status == 'finished' else 'an unfinished run'
+        hint = 'resume=True / --resume continues it, ' if status == 'resumable' else ''
+        raise ValueError(f'out_dir {out}: holds {what}; {hint}overwrite=True / --overwrite replaces it, or choose another folder')
+    clear_run(out)
+    return lock, 'start'
+
+# %% ../nbs/06_training.ipynb #cuywvbg
+class Preempted(Exception):
+    "The run stopped on SIGTERM after saving a resumable checkpoint."
+
+@contextlib.contextmanager
+def stop_on_sigterm(run):
+    "Within the block, SIGTERM sets `run.stopping` instead of killing the process (main thread only)."
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def handler(signum, frame): run.stopping = True
+    old = signal.signal(signal.SIGTERM, handler)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
+def should_stop(run):
+    "Whether any process was asked to stop (all ranks agree, so they stop at the same update)."
+    if run.world == 1: return run.stopping
+    t = torch.tensor([float(run.stopping)], device=run.device if run.device.type == 'cuda' else 'cpu')
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
 # %% ../nbs/06_training.ipynb #c034
 def _step(run, model, opt, sched, scaler, updates):
     "Clip, step, zero and schedule once the accumulated gradients are complete."
@@ -495,24 +631,55 @@ def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, 
             bar.set_postfix(loss=f'{loss.item():.4f}')
         if last:
             updates = _step(run, model, opt, sched, scaler, updates)
-            if every and updates % every == 0 and i + 1 < len(sampler): save(updates, progress={'batch': i + 1, 'sums': [total, n, correct, seen]})
+            progress = {'batch': i + 1, 'sums': [total, n, correct, seen]}
+            if should_stop(run):
+                save(updates, progress=progress)
+                raise Preempted(f'{run.out}: stopped by SIGTERM after {updates} updates; resume with --resume')
+            if every and updates % every == 0 and i + 1 < len(sampler): save(updates, progress=progress)
     return updates, mean_over_ranks(run, total / max(n, 1)), (mean_over_ranks(run, correct / seen) if seen else None)
 
 # %% ../nbs/06_training.ipynb #c035
-def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', recipe_name=None, resume=False, workers=None, results=None):
-    "Run one stage; returns a summary (paths and last metrics)."
+def _share(run, value):
+    "Rank 0's `value` on every process."
+    if run.world == 1: return value
+    box = [value]; dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+def _write_run_json(run, init, sources, recipe_name, status, report=None, summary=None):
+    if not run.main: return
+    atomic_write_text(run.out/'run.json', json.dumps({'config': run.cfg, 'recipe': recipe_name, 'status': status,
+        'init': str(init) if init else None, 'init_loaded': report, 'summary': summary,
+        'data': [{'name': s.name, 'root': str(s.root), 'rows': len(s.rows), 'label_space': s.label_space, 'classes': s.classes}
+                 for s in sources]}, indent=1, default=str))
+
+def finished_summary(out):
+    "The summary a finished run recorded in its `run.json`."
+    s = json.loads((Path(out)/'run.json').read_text()).get('summary') or {}
+    return {'out_dir': Path(out), 'checkpoint': Path(out)/'checkpoint.pt', 'val': s.get('val', {}), 'skipped': True}
+
+def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', recipe_name=None, resume=False, workers=None,
+                results=None, overwrite=False, skip_finished=False):
+    "Run one stage in its own folder (locked; a finished run is kept); returns a summary (paths and last metrics)."
     recipe_name = recipe_name or cfg['stage']
     run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')), results=Path(results or Path(out_dir).parent/'results.csv'), recipe=recipe_name)
-    workers = cfg['workers'] if workers is None else workers
     if resume and cfg['stage'] == 'average': raise ValueError('the average stage does not resume (it is a probe: rerun it)')
-    if run.main:
-        run.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.out/'run.json', json.dumps({'config': cfg, 'recipe': recipe_name, 'init': str(init) if init else None,
-            'data': [{'name': s.name, 'root': str(s.root), 'rows': len(s.rows), 'label_space': s.label_space, 'classes': s.classes}
-                     for s in sources]}, indent=1, default=str))
     seed_everything(cfg['seed'])
     recipe = RECIPES[cfg['stage']]()
-    model, heads = recipe.build(cfg, sources, init)
+    model, heads = recipe.build(cfg, sources, init)              # a wrong init fails here, before the folder is touched
+    lock, action = claim_run(run.out, resume, overwrite, skip_finished) if run.main else (None, None)
+    try:
+        action = _share(run, action)
+        if action == 'done': return finished_summary(run.out)
+        _write_run_json(run, init, sources, recipe_name, 'running', recipe.init_report)
+        with stop_on_sigterm(run): summary = _train(run, model, recipe, heads, sources, val_sources, action == 'resume', workers)
+        _write_run_json(run, init, sources, recipe_name, 'finished', recipe.init_report, summary)
+        return summary
+    finally:
+        if lock: lock.close()
+
+def _train(run, model, recipe, heads, sources, val_sources, resume, workers):
+    cfg, recipe_name = run.cfg, run.recipe
+    workers = cfg['workers'] if workers is None else workers
     model.to(run.device)
     logger = Logger(run, recipe_name)
     if cfg['stage'] == 'linear_probe' and cfg['cache_features'] and run.world == 1:
@@ -529,12 +696,14 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     sched = build_scheduler(opt, cfg, lr_min, cfg['epochs'] * (len(sampler) // cfg['accum']))
     scaler = torch.amp.GradScaler() if cfg['amp'] == 'fp16' else None
     start, updates, part = resume_run(run, model, opt, sched, scaler) if resume else (0, 0, None)
+    if resume and run.main: trim_metrics(run.out, start, updates, mid_epoch=part is not None)
     concat, metrics = torch.utils.data.ConcatDataset(datasets), {}
     for epoch in range(start, cfg['epochs']):
         seed_everything(cfg['seed'] * 1000 + epoch)
         sampler.set_epoch(epoch, part['batch'] if part else 0)
         for d in datasets: d.set_epoch(cfg['seed'] * 1000 + epoch)
-        loader = torch.utils.data.DataLoader(concat, batch_sampler=sampler, num_workers=workers, collate_fn=collate)
+        loader = torch.utils.data.DataLoader(concat, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                                             worker_init_fn=_ignore_sigterm)
         save = partial(save_run, run, model, opt, sched, scaler, epoch)
         updates, loss, acc = train_epoch(run, ddp, recipe, loader, sampler, heads, opt, sched, scaler, updates, epoch, logger, save, part)
         part = None
@@ -555,6 +724,11 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
                                    run.out/'checkpoint.pt', workers)
     logger.close()
     return {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}
+
+def _ignore_sigterm(worker_id):
+    "DataLoader workers leave SIGTERM to the main process, which saves and stops them (they exit with it)."
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 def _mae_picture(run, model, dataset, epoch):
     dataset.set_epoch(0)
@@ -592,17 +766,14 @@ def check_labels(sources):
 
 # %% ../nbs/06_training.ipynb #c038
 def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, split=None, init=None, epochs=None,
-          batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None, **overrides):
+          batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None,
+          overwrite=False, skip_finished=False, **overrides):
     "Run `stage` of PPMA's recipe; see `nbs/train.ipynb` for the parameters. Returns a summary."
-    cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, **overrides)
-    sources = load_sources(data if data else default_data(), data_root, split, which='val' if stage == 'evaluate' else 'train')
+    cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, workers=workers, **overrides)
+    sources = load_sources(data if data else default_data(), data_root, split, which='val' if stage == 'evaluate' else 'train',
+                           allow_absolute=cfg['allow_absolute'])
     check_labels(sources)
-    val_sources = []
-    if val and stage not in ('mae', 'evaluate'):
-        for item, root in zip(as_list(data) or [default_data()], (as_list(data_root) * len(sources))[:len(sources)] or [None] * len(sources)):
-            try: val_sources.append(load_source(item, root, which='val'))
-            except (FileNotFoundError, ValueError) as e: log.info(f'no validation data: {e}')
-        val_sources = val_sources[:1]
+    val_sources = validation_sources(stage, data, val, sources, cfg['allow_absolute'])
     init = None if init in (False, 'none', '') else default_init(stage) if init is None else init   # 'none': random init on purpose
     if isinstance(init, str) and ',' in init: init = as_list(init)
     for p in as_list(init):
@@ -615,18 +786,45 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
     results = Path(results or out.parent/'results.csv')
     if stage == 'evaluate': return evaluate_checkpoint(cfg, init, val_sources or sources, out, recipe, results)
+    again = dict(preset=preset, data=data, data_root=data_root, split=split, epochs=epochs, batch_size=batch_size, seed=seed,
+                 resume=resume, workers=workers, device=device, val=val, results=results, overwrite=overwrite,
+                 skip_finished=skip_finished)
     if stage == 'average' and cfg['mix'] == 'sweep':
-        a = np.linspace(0, 1, cfg['sweep_points'])
-        return [train('average', preset, recipe and f'{recipe}-{w:.2f}', data, data_root, split, init, epochs, batch_size,
-                      out/f'a{w:.2f}', seed, resume, workers, device, val, results, **{**overrides, 'mix': 'fixed', 'mix_weights': [w, 1 - w]})
-                for w in a]
+        return [train('average', recipe=recipe and f'{recipe}-{w:.2f}', init=init, out_dir=out/f'a{w:.2f}', **again,
+                      **{**overrides, 'mix': 'fixed', 'mix_weights': [w, 1 - w]})
+                for w in np.linspace(0, 1, cfg['sweep_points'])]
     if stage == 'average' and cfg['mix'] == 'fixed':
         averaged, weights = fixed_average(cfg, init, out)
         recipe = recipe or 'average-' + '-'.join(f'{w:.2f}' for w in weights)
-        return train(cfg['then'], preset, recipe, data, data_root, split, averaged, epochs, batch_size, out/cfg['then'], seed,
-                     resume, workers, device, val, results, **{k: v for k, v in overrides.items() if k not in MIX_KEYS})
-    if stage == 'average' and cfg['mix'] != 'learned': raise ValueError(f'mix={cfg["mix"]!r}: use "fixed", "sweep" or "learned"')
-    return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers, results)
+        return train(cfg['then'], recipe=recipe, init=averaged, out_dir=out/cfg['then'], **again,
+                     **{k: v for k, v in overrides.items() if k not in MIX_KEYS})
+    return train_stage(cfg, sources, val_sources, init, out, recipe or stage, resume, workers, results,
+                       overwrite=overwrite, skip_finished=skip_finished)
+
+def check_parameters(names):
+    "Refuse names `train` does not take: papermill only warns about an unknown `-p` and runs the defaults."
+    import inspect
+    known = (set(inspect.signature(train).parameters) - {'overrides'}) | {'settings'}
+    for n in names:
+        if n not in known: raise ValueError(f'unknown parameter {n!r}{_nearest(n, known)}')
+
+def validation_sources(stage, data, val, sources, allow_absolute=False):
+    "The first dataset's held-out videos: its card's val list, or the list `val` names; a plain training list has none."
+    if val is False or val is None or stage in ('mae', 'evaluate'): return []
+    train_src, item = sources[0], (as_list(data) or [default_data()])[0]
+    if val is not True: where, v = val, load_source(val, train_src.root, allow_absolute=allow_absolute)
+    elif is_split_list(item):
+        log.info(f'{item}: a split list has no validation list (give val=PATH / --val PATH): no results row is written')
+        return []
+    else:
+        try: where, v = item, load_source(item, train_src.root, which='val', allow_absolute=allow_absolute)
+        except FileNotFoundError as e: log.info(f'no validation data: {e}'); return []
+    unseen = sorted({l for _, l in v.rows} - {l for _, l in train_src.rows})
+    if unseen: raise ValueError(f'val {where}: label {unseen[0]} never appears in the training rows of {train_src.name}')
+    both = sorted({r for r, _ in v.rows} & {r for r, _ in train_src.rows})
+    if both: raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must be held out')
+    v.name, v.num_classes, v.label_space, v.classes = train_src.name, train_src.num_classes, train_src.label_space, train_src.classes
+    return [v]
 
 def fixed_average(cfg, init, out):
     "Average the encoders of `init` with `mix_weights` (equal by default) and save them; returns the path and weights."
@@ -635,17 +833,29 @@ def fixed_average(cfg, init, out):
     trunk.load_state_dict(average_states(states, weights), strict=False)
     return save_checkpoint(Path(out)/'averaged.pt', trunk, mix_weights=list(map(float, weights)), sources=[str(i) for i in as_list(init)]), weights
 
+def recipe_of(init):
+    "A checkpoint's recipe name: its run folder's, else the folder's name for `checkpoint*.pt`, else the file's stem."
+    p = Path(str(init))
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        return json.loads((p.parent/'run.json').read_text())['recipe']
+    return p.parent.name if p.is_file() and p.name.startswith('checkpoint') else p.stem if p.is_file() else p.name
+
 def evaluate_checkpoint(cfg, init, sources, out, recipe=None, results=None):
-    "Score an existing checkpoint (any supported layout) with the test protocol; no training."
+    "Score an existing checkpoint (any supported layout) with the test protocol, at its own size and frames; no training."
     if init is None: raise ValueError('evaluate: give the checkpoint to score as init')
-    model = load_any(init, img_size=cfg['size'], num_frames=cfg['num_frames'])
+    model = load_any(init, defaults=dict(img_size=cfg['size'], num_frames=cfg['num_frames']))
+    cfg = {**cfg, 'size': model.config['img_size'], 'num_frames': model.config['num_frames']}
     for s in sources:
         if model.num_classes != s.num_classes:
             raise ValueError(f'{init}: its head has {model.num_classes} classes, {s.name} has {s.num_classes}')
-    run = Run(cfg, Path(out), *init_distributed(cfg.get('device')), results=Path(results or Path(out).parent/'results.csv'), recipe=recipe or Path(str(init)).stem)
+    run = Run(cfg, Path(out), *init_distributed(cfg.get('device')), results=Path(results or Path(out).parent/'results.csv'),
+              recipe=recipe or recipe_of(init))
     model.to(run.device)
-    if run.main: run.out.mkdir(parents=True, exist_ok=True)
-    logger = Logger(run, run.recipe)
-    metrics = evaluate_sources(run, model, sources, 0, logger, 0, 0, 'evaluate', run.recipe, init, cfg['workers'])
-    logger.close()
+    lock = lock_run(run.out) if run.main else None
+    try:
+        logger = Logger(run, run.recipe)
+        metrics = evaluate_sources(run, model, sources, 0, logger, 0, 0, 'evaluate', run.recipe, init, cfg['workers'])
+        logger.close()
+    finally:
+        if lock: lock.close()
     return {'out_dir': run.out, 'checkpoint': Path(str(init)), 'val': metrics}
