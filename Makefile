@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install sync docs docs-offline
+.PHONY: demo test test-slow install sync docs docs-offline
 
 install: $(STAMP)
 
@@ -19,7 +19,11 @@ demo: $(STAMP)
 # Runs the notebooks' tests (slow cells skipped), then pytest. Writes nothing in the tree.
 test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2
-	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider tests
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider -m "not slow" tests
+
+# The tests marked slow (longer runs of the same behaviours), for a machine with time to spare.
+test-slow: $(STAMP)
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider -m slow tests
 
 # For developers: clean the notebooks and export the package.
 sync: $(STAMP)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_synth.ipynb #c003
 from __future__ import annotations
-import hashlib
+import hashlib, json
 from pathlib import Path
 
 import cv2
@@ -15,8 +15,8 @@ __all__ = ['JOINTS', 'J', 'ACTIONS', 'BONES', 'STYLES', 'SKIN', 'rot', 'sample_b
            'jumping', 'jumping_jacks', 'squatting', 'waving_one_hand', 'waving_both_hands', 'clapping', 'punching',
            'kicking', 'bowing', 'turning_around', 'raising_arms', 'sitting_down', 'sample_variation', 'action_angles',
            'sample_camera', 'project', 'body_parts', 'draw_part', 'noise_texture', 'procedural_background',
-           'video_background', 'sample_scene', 'render_scene', 'parse_classes', 'background_files', 'render_video',
-           'make_synth']
+           'video_background', 'sample_scene', 'render_scene', 'parse_classes', 'background_files', 'x264_options',
+           'render_video', 'make_synth']
 
 # %% ../nbs/09_synth.ipynb #c006
 JOINTS = ['pelvis', 'spine', 'neck', 'head', 'l_shoulder', 'l_elbow', 'l_wrist', 'r_shoulder', 'r_elbow', 'r_wrist',
@@ -321,8 +321,7 @@ def _draw_occluder(img, mask, o, size):
     if mask is not None: mask[y0:, x0:x1 + 1] = 0
 
 # %% ../nbs/09_synth.ipynb #c028
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing as mp
+import functools
 from tqdm import tqdm
 from .core import write_video
 
@@ -351,23 +350,88 @@ def background_files(folder):
     if not files: raise ValueError(f'backgrounds {folder}: no video or image files')
     return files
 
+def _avx512():
+    "Whether this CPU (and OS) runs AVX-512 code, as NumPy's CPU dispatcher sees it."
+    try: from numpy._core._multiarray_umath import __cpu_features__ as f
+    except ImportError:
+        try: from numpy.core._multiarray_umath import __cpu_features__ as f
+        except ImportError: f = {}
+    return bool(f.get('AVX512F'))
+
+@functools.cache
+def x264_options():
+    "libx264 options under which a video's bytes depend on its frames only (see the text above)."
+    return {'threads': '1', **({'x264-params': 'asm=AVX2'} if _avx512() else {})}
+
 def render_video(job):
     "Render and write one video (skipped if it exists)."
     path, action, seed, n, fps, size, style, backgrounds, occluders, second_person = job
     if Path(path).exists(): return path
     rng = np.random.default_rng(seed)
     frames, _ = render_scene(sample_scene(action, rng, n, fps, occluders, second_person), rng, size, style, backgrounds)
-    write_video(path, frames, fps=fps, options={'threads': '1'})
+    write_video(path, frames, fps=fps, options=x264_options())
     return path
 
 # %% ../nbs/09_synth.ipynb #c029
+_RECORD = '.synth-in-progress.json'          # the parameters of a run that has not finished (the card has them after)
+
+def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds):
+    return dict(style=style, seed=seed, size=size, frames=frames, fps=fps, per_class=per_class, occluders=occluders,
+                second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None, classes=list(names))
+
+def _old_videos(out):
+    "The videos under `out/videos` that `make_synth` could have written."
+    import re
+    return [p for p in (out/'videos').glob('*/*.mp4') if p.parent.name in ACTIONS and re.fullmatch(rf'{p.parent.name}_\d{{4,}}\.mp4', p.name)]
+
+def _made_with(out):
+    "The parameters of the videos already in `out` and the file that says so; `(None, None)` when nothing does."
+    from ppma.data import load_card
+    if (out/_RECORD).exists(): return json.loads((out/_RECORD).read_text(encoding='utf-8')), out/_RECORD
+    card = out/'card.md'
+    if not card.exists(): return None, None
+    meta = load_card(card)
+    if not isinstance(meta.get('synth'), dict):
+        raise ValueError(f'out_dir {out}: {card} is not the card of a synthetic set; choose another folder')
+    p = dict(meta['synth'])
+    if 'classes' not in p and (out/'classes.txt').exists(): p['classes'] = (out/'classes.txt').read_text(encoding='utf-8').split()
+    return p, card
+
+def _differences(old, new):
+    "`name (value there, value now)` for each parameter of `new` that `old` records with another value."
+    def same(k, a, b):
+        if k == 'backgrounds': return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+        return a == b
+    return [f'{k} ({old[k]!r} there, {v!r} now)' for k, v in new.items() if k in old and not same(k, old[k], v)]
+
+def _start_afresh(out):
+    "Delete what an earlier run wrote in `out`: its videos (only those), lists, class list, card and record."
+    for p in _old_videos(out): p.unlink()
+    for d in (out/'videos').glob('*'):
+        if d.is_dir() and d.name in ACTIONS and not any(d.iterdir()): d.rmdir()
+    for f in ('train.csv', 'val.csv', 'classes.txt', 'card.md', _RECORD): (out/f).unlink(missing_ok=True)
+
 def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, frames=48, fps=15, style='mannequin',
-               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True):
-    "Write a synthetic action dataset to `out`; returns the path of its data card."
+               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True, overwrite=False):
+    "Write a synthetic action dataset to `out` (resuming one made with the same parameters); returns its card's path."
     from ppma.data import save_card
+    from ppma.core import atomic_write_text, check_output_dir, clean_stale, process_pool
     names = parse_classes(classes)
     _check(per_class, val_fraction, size, frames, fps, style, backgrounds)
-    out = Path(out); bg = background_files(backgrounds) if backgrounds else None
+    out = Path(out); check_output_dir(out, backgrounds, param='out_dir')
+    bg = background_files(backgrounds) if backgrounds else None
+    if out.is_dir(): clean_stale(out)
+    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds)
+    old, src = _made_with(out)
+    if not overwrite:
+        if old is None and _old_videos(out):
+            raise ValueError(f'out_dir {out}: {out/"videos"} holds videos but no card says how they were made; '
+                             'use another folder, or overwrite=True (--overwrite) to delete them and start again')
+        if old is not None and (diff := _differences(old, params)):
+            raise ValueError(f'out_dir {out}: the videos there were made with other parameters, says {src}: {"; ".join(diff)}. '
+                             'Resume with the same parameters, use another folder, or overwrite=True (--overwrite) '
+                             'to delete them and start again')
+    else: _start_afresh(out)
     style_id, ids = STYLES.index(style), {c: i for i, c in enumerate(ACTIONS)}
     n_val = int(round(per_class * val_fraction))
     jobs, rows = [], {'train': [], 'val': []}
@@ -376,12 +440,15 @@ def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, fram
             rel = f'videos/{c}/{c}_{i:04d}.mp4'
             jobs.append((str(out/rel), c, [seed, ids[c], i, style_id], frames, fps, size, style, bg, occluders, second_person))
             rows['val' if i >= per_class - n_val else 'train'].append(f'{rel};{label}')
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context('fork')) as pool:
-        list(tqdm(pool.map(render_video, jobs), total=len(jobs), desc='synth', disable=not progress))
-    from ppma.core import atomic_write_text
+    atomic_write_text(out/_RECORD, json.dumps(params, indent=1) + '\n')
+    with process_pool(workers) as pool:
+        try: list(tqdm(pool.map(render_video, jobs), total=len(jobs), desc='synth', disable=not progress))
+        except BaseException: pool.shutdown(cancel_futures=True); raise
     for which, r in rows.items(): atomic_write_text(out/f'{which}.csv', ''.join(l + '\n' for l in r))
     atomic_write_text(out/'classes.txt', ''.join(c + '\n' for c in names))
-    return save_card(out/'card.md', *_card(out, names, rows, style, seed, size, frames, fps, per_class, backgrounds, occluders, second_person, name))
+    card = save_card(out/'card.md', *_card(out, names, rows, style, seed, size, frames, fps, per_class, backgrounds, occluders, second_person, name))
+    (out/_RECORD).unlink()
+    return card
 
 def _card(out, names, rows, style, seed, size, frames, fps, per_class, backgrounds, occluders, second_person, name):
     space = 'synth-' + hashlib.sha1(','.join(names).encode()).hexdigest()[:8]
@@ -394,8 +461,7 @@ def _card(out, names, rows, style, seed, size, frames, fps, per_class, backgroun
                        f'--fps {fps} --style {style} --seed {seed}' + (f' --backgrounds {backgrounds}' if backgrounds else ''),
                 privacy={'notes': 'Procedurally rendered virtual humans; no real person appears'
                                   + (' (backgrounds come from the given videos: check those).' if backgrounds else '.')},
-                synth=dict(style=style, seed=seed, size=size, frames=frames, fps=fps, per_class=per_class,
-                           occluders=occluders, second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None))
+                synth=_params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds))
     body = (f'# {meta["title"]}\n\nProcedural videos of an articulated 3-D body (16 joints) performing {len(names)} actions '
             f'defined as joint-angle motions, with random body proportions, colours, speed, amplitude, phase and handedness, '
             f'filmed by a randomly placed, slowly panning and shaking camera in front of '
