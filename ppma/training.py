@@ -159,7 +159,13 @@ def load_source(item, root=None, split=None, which='train', allow_absolute=False
         if not p.exists(): raise FileNotFoundError(f'data: split list {p} not found')
         rows = read_split(split or p, allow_absolute=allow_absolute)
         if root is None: raise ValueError(f'data_root: needed for the split list {p}')
-        return Source(p.stem, rows, Path(root), max(l for _, l in rows) + 1, str(p.resolve()))
+        used = sorted({l for _, l in rows})
+        if which == 'train' and used != list(range(len(used))):   # a typo like label 9 among 0..2 would widen the head
+            gap = next(i for i, l in enumerate(used) if l != i)
+            rel, bad = next((r, l) for r, l in rows if l == used[gap])
+            raise ValueError(f'{split or p}: label {bad} of {rel} leaves classes {gap}..{bad - 1} without a row; a typo? '
+                             '(a data card with num_classes allows classes without rows)')
+        return Source(p.stem, rows, Path(root), len(used), str(p.resolve()))
     card = load_card(item)
     rows = read_split(card_split(card, which, split), allow_absolute=allow_absolute)
     if root is None and card['path'].parent == CARDS_DIR:     # a packaged card: its videos are the user's to give
@@ -812,7 +818,7 @@ def validation_sources(stage, data, val, sources, allow_absolute=False):
     "The first dataset's held-out videos: its card's val list, or the list `val` names; a plain training list has none."
     if val is False or val is None or stage in ('mae', 'evaluate'): return []
     train_src, item = sources[0], (as_list(data) or [default_data()])[0]
-    if val is not True: where, v = val, load_source(val, train_src.root, allow_absolute=allow_absolute)
+    if val is not True: where, v = val, load_source(val, train_src.root, which='val', allow_absolute=allow_absolute)
     elif is_split_list(item):
         log.info(f'{item}: a split list has no validation list (give val=PATH / --val PATH): no results row is written')
         return []

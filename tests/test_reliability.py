@@ -105,12 +105,21 @@ def test_no_results_row_from_a_training_list(toy, tmp_path):
     assert (tmp_path / 'lp' / 'checkpoint.pt').exists() and not (tmp_path / 'results.csv').exists()
 
 
-def test_a_validation_label_the_training_rows_never_use_is_refused(toy, tmp_path, capsys):
+def test_a_validation_label_the_training_rows_never_use_is_refused(toy, tmp_path):
+    from ppma.training import train
     val = tmp_path / 'val.csv'
     val.write_text('val/up/up_000.mp4;9\n')
-    assert main(train_args(Path(toy).parent / 'train.csv', 'finetune', tmp_path / 'ft', 1, '--data-root', Path(toy).parent,
-                           '--val', val)) == 2
-    assert 'label 9 never appears' in capsys.readouterr().err and not (tmp_path / 'ft').exists()
+    with pytest.raises(ValueError, match='label 9 never appears'):
+        train('finetune', data=str(Path(toy).parent / 'train.csv'), data_root=Path(toy).parent, val=str(val), epochs=1,
+              batch_size=6, out_dir=tmp_path / 'ft', **TINY)
+    assert not (tmp_path / 'ft').exists()
+
+
+def test_a_label_typo_in_a_plain_list_does_not_widen_the_head(toy, tmp_path, capsys):
+    lst = tmp_path / 'train.csv'
+    lst.write_text(rows(toy) + 'train/up/up_000.mp4;9\n')
+    assert main(train_args(lst, 'finetune', tmp_path / 'ft', 1, '--data-root', Path(toy).parent)) == 2
+    assert f'{lst}' in capsys.readouterr().err and not (tmp_path / 'ft').exists()
 
 
 # 5. run folders
@@ -139,7 +148,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_at_once(toy, tmp_path):
         deadline = time.time() + 120
         while not (out / 'metrics.jsonl').exists() and time.time() < deadline: time.sleep(0.1)
         t0 = time.time()
-        code, err = cli(*train_args(toy, 'mae', out, 1, '--overwrite'))
+        code, err = cli(*train_args(toy, 'mae', out, 1))
         assert code == 2 and 'in use by another run' in err, err[-500:]
         assert first.poll() is None                                      # the first run goes on
     finally:
@@ -194,7 +203,7 @@ def small_disk(tmp_path):
     if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=300k', 'tmpfs', str(d)], capture_output=True).returncode:
         pytest.skip('cannot mount a small tmpfs here')
     yield d
-    subprocess.run(['umount', str(d)])
+    subprocess.run(['umount', '-l', str(d)])
 
 
 def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(small_disk):
@@ -212,7 +221,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(small_disk
 def test_bad_settings_are_refused_before_anything_is_written(toy, tmp_path, capsys, extra, named):
     out = tmp_path / 'run'
     out.mkdir(); (out / 'run.json').write_text('{"status": "finished"}')         # an existing run's record
-    assert main(train_args(toy, 'mae', out, 1) + extra + ['--overwrite']) == 2
+    assert main(train_args(toy, 'mae', out, 1) + extra) == 2
     assert named in capsys.readouterr().err and tree(out) == {'run.json': hashlib.sha256(b'{"status": "finished"}').hexdigest()}
 
 
@@ -274,7 +283,7 @@ def test_averaging_two_tiny_maes_keeps_their_architecture(tiny_mae, toy, tmp_pat
 
 def test_evaluate_scores_a_checkpoint_at_its_own_size_and_records_it(toy, tmp_path):
     out = tmp_path / 'runs' / 'ft'
-    assert main(train_args(toy, 'finetune', out, 1, '--no-val', '--recipe', 'my_finetune')) == 0
+    assert main(train_args(toy, 'finetune', out, 1, '--recipe', 'my_finetune')) == 0
     assert main(['evaluate', str(out / 'checkpoint.pt'), str(toy), str(Path(toy).parent), '--out-dir', str(tmp_path / 'ev'),
                  '--clips', '1', '--crops', '1', '--workers', '0']) == 0
     import pandas as pd
@@ -285,7 +294,7 @@ def test_evaluate_scores_a_checkpoint_at_its_own_size_and_records_it(toy, tmp_pa
 def test_a_hugging_face_folder_is_evaluated_like_a_file(toy, tmp_path):
     pytest.importorskip('transformers')
     out = tmp_path / 'ft'
-    assert main(train_args(toy, 'finetune', out, 1, '--no-val')) == 0
+    assert main(train_args(toy, 'finetune', out, 1)) == 0
     assert main(['convert', str(out / 'checkpoint.pt'), str(tmp_path / 'hf'), '--to', 'hf']) == 0
     assert main(['evaluate', str(tmp_path / 'hf'), str(toy), str(Path(toy).parent), '--out-dir', str(tmp_path / 'ev'),
                  '--clips', '1', '--crops', '1', '--workers', '0']) == 0
@@ -340,7 +349,7 @@ def test_a_dead_runs_temporary_files_are_removed_by_the_next_run(toy, tmp_path):
     out = tmp_path / 'run'
     assert main(train_args(toy, 'mae', out, 1)) == 0
     (out / '.checkpoint-last.pt.ppma999999999-x1.tmp.pt').write_bytes(b'half')   # a writer killed mid-write
-    assert main(train_args(toy, 'mae', out, 1, '--overwrite')) == 0
+    assert main(train_args(toy, 'mae', out, 1, '--resume')) == 0
     assert not list(out.glob('.*.tmp*'))
 
 
