@@ -99,15 +99,16 @@ def pretrain(data, out, epochs=None, workers=2):
         for stage, d, init in PRETRAIN[name]:
             init_ck = ck[init] if init else 'none'
             ck[name] = train(stage, recipe=name, data=str(data[d]), init=init_ck, epochs=e[stage], out_dir=Path(out)/'pretrain'/name,
-                             workers=workers, val=False, skip_finished=True)['checkpoint']
+                             workers=workers, val=False, resume=True, skip_finished=True)['checkpoint']
     return ck
 
 def downstream(ck, data, out, seeds=(0, 1), epochs=None, workers=2):
     "Linear probes and fine-tuning of every recipe on the downstream task, plus the two averages."
     from ppma.training import train
     e, out = {**EMBEDDED_EPOCHS, **(epochs or {})}, Path(out)
-    # a rerun keeps finished runs (and their results rows) instead of training them again
-    kw = lambda s: dict(data=str(data['downstream']), seed=s, workers=workers, results=out/'results.csv', skip_finished=True)
+    # a rerun keeps finished runs (and their results rows) and resumes interrupted ones instead of training them again
+    kw = lambda s: dict(data=str(data['downstream']), seed=s, workers=workers, results=out/'results.csv', resume=True,
+                        skip_finished=True)
     for s in seeds:
         for name, c in ck.items():
             for stage in ('linear_probe', 'finetune'):

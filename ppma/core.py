@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'atomic_path', 'atomic_write_text', 'clean_stale', 'append_jsonl', 'read_jsonl',
            'seed_everything', 'seeded', 'get_logger', 'repo_root', 'run_with_timeout', 'die_with_parent',
-           'process_pool', 'check_output_dir', 'VideoWriter', 'write_video']
+           'process_pool', 'check_output_dir', 'nearest', 'check_names', 'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
@@ -157,6 +157,18 @@ def check_output_dir(out, *inputs, param='out_dir'):
         if o == p or p.is_relative_to(o) or o.is_relative_to(p):
             raise ValueError(f'{param} {out}: it is, contains or lies inside the input {i}; choose a folder outside it')
     return o
+
+# %% ../nbs/00_core.ipynb #cuwxbsc
+def nearest(name, names):
+    "'; did you mean X?' for the closest of `names`, else the list of them."
+    import difflib
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.5)
+    return f'; did you mean {close[0]!r}?' if close else f'; known: {", ".join(sorted(names))}'
+
+def check_names(names, known, what='parameter'):
+    "Raise `ValueError` for the first of `names` not in `known`, naming the nearest known one."
+    for n in names:
+        if n not in known: raise ValueError(f'unknown {what} {n!r}{nearest(n, known)}')
 
 # %% ../nbs/00_core.ipynb #c022
 from fractions import Fraction

@@ -20,8 +20,8 @@ from timm.scheduler import CosineLRScheduler
 from tqdm import tqdm
 
 from .checkpoints import checkpoint_args, load_any, load_checkpoint, load_init, save_checkpoint, unwrap
-from .core import (CARDS_DIR, append_jsonl, atomic_write_text, clean_stale, get_logger, read_jsonl, repo_root,
-                       seed_everything)
+from .core import (CARDS_DIR, append_jsonl, atomic_write_text, check_names, clean_stale, get_logger, nearest, read_jsonl,
+                       repo_root, seed_everything)
 from .data import VideoClipDataset, card_classes, card_split, clip_mixup, collate, load_card, mix_clips, read_split
 from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 from .losses import mae_loss
@@ -88,15 +88,9 @@ def known_settings():
     stage_keys = {k for p in PRESETS.values() for s in STAGES for k in p[s]}
     return {*DEFAULTS, *RUN_KEYS, *stage_keys, *(k for p in PRESETS.values() for k in p if k not in STAGES)}
 
-def _nearest(name, names):
-    import difflib
-    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.5)
-    return f'; did you mean {close[0]!r}?' if close else f'; known: {", ".join(sorted(names))}'
-
 def check_config(cfg, given=()):
     "Refuse unknown `given` setting names (naming the nearest known one), bad choices and out-of-range values."
-    for k in given:
-        if k not in known_settings(): raise ValueError(f'unknown setting {k!r}{_nearest(k, known_settings())}')
+    check_names(given, known_settings(), 'setting')
     for k, ok in CHOICES.items():
         if k in cfg and cfg[k] not in ok: raise ValueError(f'{k}={cfg[k]!r}: use one of {", ".join(ok)}')
     for k in POSITIVE:
@@ -125,7 +119,7 @@ def check_device(device):
 
 def stage_config(stage, preset='tiny-cpu', **overrides):
     "The checked settings of `stage` under `preset`, with `overrides` (None values ignored)."
-    if stage not in STAGES: raise ValueError(f'stage {stage!r}: use one of {", ".join(STAGES)}{_nearest(stage, STAGES)}')
+    if stage not in STAGES: raise ValueError(f'stage {stage!r}: use one of {", ".join(STAGES)}{nearest(stage, STAGES)}')
     if preset not in PRESETS: raise ValueError(f'preset {preset!r}: use one of {", ".join(PRESETS)}')
     p = PRESETS[preset]
     cfg = {**DEFAULTS, **{k: v for k, v in p.items() if k not in STAGES}, **p[stage], 'stage': stage, 'preset': preset}
@@ -668,7 +662,9 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     "Run one stage in its own folder (locked; a finished run is kept); returns a summary (paths and last metrics)."
     recipe_name = recipe_name or cfg['stage']
     run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')), results=Path(results or Path(out_dir).parent/'results.csv'), recipe=recipe_name)
-    if resume and cfg['stage'] == 'average': raise ValueError('the average stage does not resume (it is a probe: rerun it)')
+    if resume and cfg['stage'] == 'average':         # a probe without mid-way checkpoints: kept if finished, else rerun
+        resume, overwrite = False, overwrite or run_status(run.out) != 'finished'
+        skip_finished = True
     seed_everything(cfg['seed'])
     recipe = RECIPES[cfg['stage']]()
     model, heads = recipe.build(cfg, sources, init)              # a wrong init fails here, before the folder is touched
@@ -810,9 +806,7 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
 def check_parameters(names):
     "Refuse names `train` does not take: papermill only warns about an unknown `-p` and runs the defaults."
     import inspect
-    known = (set(inspect.signature(train).parameters) - {'overrides'}) | {'settings'}
-    for n in names:
-        if n not in known: raise ValueError(f'unknown parameter {n!r}{_nearest(n, known)}')
+    check_names(names, (set(inspect.signature(train).parameters) - {'overrides'}) | {'settings'})
 
 def validation_sources(stage, data, val, sources, allow_absolute=False):
     "The first dataset's held-out videos: its card's val list, or the list `val` names; a plain training list has none."

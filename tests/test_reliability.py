@@ -388,3 +388,15 @@ def test_a_symlinked_dataset_root_keeps_working(toy, tmp_path, capsys):
     (tmp_path / 'link').symlink_to(Path(toy).parent, target_is_directory=True)
     assert main(['data', 'check', str(toy), str(tmp_path / 'link'), '--workers', '1']) == 0
     assert main(train_args(toy, 'mae', tmp_path / 'run', 1, '--data-root', tmp_path / 'link')) == 0
+
+
+def test_a_rerun_keeps_finished_runs_as_make_demo_does(toy, tmp_path):
+    from ppma.training import train
+    kw = dict(data=str(toy), epochs=1, batch_size=6, resume=True, skip_finished=True, **TINY)
+    mae = train('mae', out_dir=tmp_path / 'mae', **kw)['checkpoint']
+    shutil.copy(mae, tmp_path / 'same.pt')
+    avg = dict(init=[mae, tmp_path / 'same.pt'], mix='learned', out_dir=tmp_path / 'avg', **kw)
+    train('average', **avg)
+    kept, results = tree(tmp_path / 'avg'), (tmp_path / 'results.csv').read_text()
+    assert train('mae', out_dir=tmp_path / 'mae', **kw)['skipped'] and train('average', **avg)['skipped']
+    assert tree(tmp_path / 'avg') == kept and (tmp_path / 'results.csv').read_text() == results   # no second row
