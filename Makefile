@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow install sync docs docs-offline
+.PHONY: demo test test-slow install sync docs docs-serve docs-check docs-quarto
 
 install: $(STAMP)
 
@@ -29,13 +29,19 @@ test-slow: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/nbdev_clean && $(BIN)/nbdev_export
 
-# The docs site (needs Quarto, which is not on PyPI: install it from quarto.org on a machine with internet).
+# The docs site, offline: executes the notebooks, API entries from the exports, mkdocs-material. Into _docs/site.
 docs: $(STAMP)
-	$(BIN)/nbdev_docs
-
-# Offline HTML of every notebook, as it reads in JupyterLab, into _docs/offline/ (no Quarto needed).
-docs-offline: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[docs]'
-	$(BIN)/jupyter nbconvert --to html --output-dir _docs/offline nbs/*.ipynb
-	# wrap long code lines instead of cutting them at the page edge
-	sed -i 's|</head>|<style>pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style></head>|' _docs/offline/*.html
+	$(BIN)/python nbs/_mkdocs/build.py
+
+# The site over http on 127.0.0.1:8000 (search needs http, or internet for its file:// shim).
+docs-serve:
+	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory _docs/site
+
+# Links checked, and screenshots of the home page, a module page and an API entry in _docs/screenshots (needs chromium).
+docs-check:
+	$(BIN)/python nbs/_mkdocs/check.py
+
+# nbdev's own Quarto site, where Quarto is installed (quarto.org; not on PyPI or in Debian).
+docs-quarto: $(STAMP)
+	$(BIN)/nbdev_docs

@@ -1,0 +1,217 @@
+"""Build the documentation site offline: execute the notebooks, turn export cells into API entries, render with mkdocs.
+
+    python nbs/_mkdocs/build.py              # the whole site into _docs/site (what `make docs` runs)
+    python nbs/_mkdocs/build.py --fast       # index, one module notebook and the CLI page (what CI runs)
+
+The committed notebooks stay clean: executed, processed copies go to _docs/src, the site to _docs/site. A notebook
+that raises fails the build. Cells flagged `#| slow` are shown, not run."""
+import argparse, ast, concurrent.futures as cf, copy, inspect, json, os, re, shutil, subprocess, sys, time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NBS, HERE = ROOT/'nbs', Path(__file__).resolve().parent
+SRC, SITE = ROOT/'_docs'/'src', ROOT/'_docs'/'site'
+RUN_NOTEBOOKS = ('train', 'report', 'benchmark')
+DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)(.*)$')
+
+
+def directives(cell):
+    "`{name: argument}` of the `#| name argument` lines at the top of a cell."
+    out = {}
+    for line in cell.source.splitlines():
+        m = DIRECTIVE.match(line.strip())
+        if not m: break
+        out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def strip_directives(src):
+    lines = src.splitlines()
+    while lines and DIRECTIVE.match(lines[0].strip()): lines.pop(0)
+    return '\n'.join(lines).strip('\n')
+
+
+def module_of(nb):
+    "The module a notebook exports to (`#| default_exp`), or None."
+    for c in nb.cells:
+        if c.cell_type == 'code' and 'default_exp' in directives(c): return 'ppma.' + directives(c)['default_exp']
+    return None
+
+
+def execute(path, out, timeout=600):
+    "Run a module notebook (slow cells shown, not run) in `nbs/`; raises on an error. Writes the executed copy."
+    nb = nbformat.read(path, as_version=4)
+    runnable = copy.deepcopy(nb)
+    for c in runnable.cells:
+        if c.cell_type == 'code' and ('slow' in directives(c) or 'eval' in directives(c) and directives(c)['eval'] == 'false'):
+            c.source = ''
+    NotebookClient(runnable, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}}).execute()
+    for c, r in zip(nb.cells, runnable.cells):
+        if c.cell_type == 'code': c.outputs, c.execution_count = r.get('outputs', []), r.get('execution_count')
+    nbformat.write(nb, out)
+    return out
+
+
+def public_names(src):
+    "Names a code cell defines at top level, in order (functions, classes, constants; private ones left out)."
+    try: tree = ast.parse(strip_directives(src))
+    except SyntaxError: return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef): names.append(node.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            patched = any(getattr(d, 'id', None) == 'patch' for d in node.decorator_list)
+            cls = getattr(node.args.args[0].annotation, 'id', None) if patched and node.args.args else None
+            names.append(f'{cls}.{node.name}' if cls else node.name)     # fastcore's @patch: a method of `cls`
+    return [n for n in names if not n.split('.')[-1].startswith('_') or n.endswith('__init__')]
+
+
+def api_entry(module, name, git_url):
+    "Markdown of one API entry: heading, signature, docstring, source link."
+    import importlib
+    obj = importlib.import_module(module)
+    for part in name.split('.'): obj = getattr(obj, part)
+    try: sig = str(inspect.signature(obj))
+    except (TypeError, ValueError): sig = ''
+    kind = 'class' if inspect.isclass(obj) else 'def'
+    doc = inspect.getdoc(obj) or ''
+    try:
+        line = inspect.getsourcelines(obj)[1]
+        link = f'[source]({git_url}/blob/main/ppma/{module.split(".")[-1]}.py#L{line})'
+    except (OSError, TypeError): link = ''
+    return (f'### {name}\n\n```python\n{kind} {name}{sig}\n```\n\n'
+            f'{doc}\n\n<small>{link} · `from {module} import {name}`</small>\n')
+
+
+def present(nb, git_url):
+    "A notebook as readers see it: no hidden cells or directives, export cells as API entries with their code folded."
+    module, cells = module_of(nb), []
+    for c in nb.cells:
+        d = directives(c) if c.cell_type == 'code' else {}
+        if 'default_exp' in d or 'hide' in d: continue
+        if c.cell_type == 'markdown':
+            c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in ('- skip_exec: true', '- skip_showdoc: true'))
+            c.source = re.sub(r'^> (.*)$', r'*\1*', c.source, count=1, flags=re.M)     # the subtitle line
+            # a heading's id must read the same in the page and in its table of contents: no code spans in headings
+            c.source = re.sub(r'^(#+ .*)$', lambda m: m.group(1).replace('`', ''), c.source, flags=re.M)
+            cells.append(c); continue
+        if 'export' in d and module:
+            entries = [api_entry(module, n, git_url) for n in public_names(c.source)]
+            code = strip_directives(c.source)
+            if not entries and all(l.startswith(('import ', 'from ', 'log = ', '#')) or not l.strip() or l.startswith(' ')
+                                   for l in code.splitlines()): continue      # the imports: nothing a reader calls
+            body = '\n'.join(entries) + f'\n<details><summary>code</summary>\n\n```python\n{code}\n```\n\n</details>\n'
+            cells.append(nbformat.v4.new_markdown_cell(body)); continue
+        c.source = strip_directives(c.source)
+        c.outputs = [o for o in c.get('outputs', []) if o.get('name') != 'stderr']     # warnings and progress bars
+        if c.source.strip() or c.outputs: cells.append(c)
+    nb.cells = unique_headings(cells)
+    return nb
+
+
+def unique_headings(cells):
+    "Headings made unique within a page (cells are rendered one by one, so the page could repeat an id its contents link)."
+    seen = {}
+    def fix(m):
+        slug = re.sub(r'[^\w]+', '-', m.group(2).lower()).strip('-')
+        seen[slug] = seen.get(slug, 0) + 1
+        return m.group(0) if seen[slug] == 1 else f'{m.group(1)} {m.group(2)} ({seen[slug]})'
+    for c in cells:
+        if c.cell_type == 'markdown': c.source = re.sub(r'^(#+) (.*)$', fix, c.source, flags=re.M)
+    return cells
+
+
+def run_notebook(name, out, params):
+    "A run notebook executed by papermill with small parameters, as a reader's example."
+    cmd = [str(Path(sys.executable).parent/'papermill'), str(NBS/f'{name}.ipynb'), str(out), '-k', 'python3', '--log-level', 'WARNING']
+    for k, v in params.items(): cmd += ['-y', json.dumps({k: v})]
+    subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, 'TQDM_DISABLE': '1'})
+    return out
+
+
+def cli_reference():
+    "The CLI page: every command's help, from the argument parser itself."
+    import argparse as ap
+    from ppma.cli import parser
+    p = parser()
+    parts = ['# Command line\n', '*Generated from `ppma.cli.parser()`; the same text as `ppma COMMAND --help`.*\n',
+             '```text\n' + p.format_help() + '```\n']
+    def walk(prs, prefix):
+        for a in prs._actions:
+            if isinstance(a, ap._SubParsersAction):
+                for name, sub in a.choices.items():
+                    parts.append(f'## ppma {prefix}{name}\n\n```text\n{sub.format_help()}```\n')
+                    walk(sub, f'{prefix}{name} ')
+    walk(p, '')
+    return '\n'.join(parts)
+
+
+def title_of(path):
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == 'markdown' and c.source.startswith('# '): return c.source.splitlines()[0][2:].strip()
+    return path.stem
+
+
+def write_config(pages, fast):
+    "mkdocs.yml: the sidebar in the module map's order, Material with offline search."
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    nav = [{'Home': 'index.ipynb'}]
+    modules = [p for p in pages if p.stem[:2].isdigit()]
+    if modules: nav.append({'Modules': [{f'{title_of(NBS/p.name)}': p.name} for p in modules]})
+    runs = [p for p in pages if p.stem in RUN_NOTEBOOKS]
+    if runs: nav.append({'Run notebooks': [{title_of(NBS/p.name): p.name} for p in runs]})
+    nav.append({'Command line': 'cli.md'})
+    conf = {
+        'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC), 'site_dir': str(SITE),
+        'repo_url': cfg['DEFAULT']['git_url'], 'use_directory_urls': False, 'strict': False, 'nav': nav,
+        'theme': {'name': 'material', 'features': ['navigation.sections', 'toc.follow', 'search.highlight', 'content.code.copy'],
+                  'palette': {'primary': 'indigo'}},
+        'markdown_extensions': ['admonition', 'attr_list', 'md_in_html', 'tables', 'toc',
+                                {'pymdownx.highlight': {}}, 'pymdownx.superfences', 'pymdownx.details'],
+        'plugins': ['search', 'offline', {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'ignore_h1_titles': False,
+                                                             'remove_tag_config': {}, 'markdown_cell_processor': 'mkdocs'}}],
+    }
+    import yaml
+    (ROOT/'_docs'/'mkdocs.yml').write_text(yaml.safe_dump(conf, sort_keys=False))
+    return ROOT/'_docs'/'mkdocs.yml'
+
+
+def main(argv=None):
+    a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a.add_argument('--fast', action='store_true', help='index, 00_core and the CLI page only')
+    a.add_argument('--workers', type=int, default=2)
+    a = a.parse_args(argv)
+    import configparser
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    git_url = cfg['DEFAULT']['git_url']
+    t0 = time.time()
+    os.environ['TQDM_DISABLE'] = '1'                 # kernels inherit it: no progress bars on the pages
+    shutil.rmtree(SRC, ignore_errors=True); SRC.mkdir(parents=True)
+    names = ['index', '00_core'] if a.fast else ['index'] + sorted(p.stem for p in NBS.glob('[0-9][0-9]*.ipynb'))
+    with cf.ProcessPoolExecutor(a.workers) as pool:       # each notebook in its own kernel; an error stops the build
+        done = list(pool.map(execute, [NBS/f'{n}.ipynb' for n in names], [SRC/f'{n}.ipynb' for n in names]))
+    print(f'executed {len(done)} notebooks in {time.time() - t0:.0f} s', flush=True)
+    if not a.fast:
+        tmp = ROOT/'_docs'/'runs'
+        shutil.rmtree(tmp, ignore_errors=True)
+        tiny = {'epochs': 1}
+        run_notebook('train', SRC/'train.ipynb', {'stage': 'mae', **tiny, 'out_dir': str(tmp/'mae')})
+        run_notebook('report', SRC/'report.ipynb', {'runs_dir': str(tmp), 'out_dir': str(tmp/'report')})
+        shutil.copy(NBS/'benchmark.ipynb', SRC/'benchmark.ipynb')       # the whole benchmark is not run for the docs
+        print(f'run notebooks done at {time.time() - t0:.0f} s', flush=True)
+    pages = []
+    for p in sorted(SRC.glob('*.ipynb')):
+        nb = present(nbformat.read(p, as_version=4), git_url)
+        nbformat.write(nb, p); pages.append(p)
+    (SRC/'cli.md').write_text(cli_reference())
+    conf = write_config([p for p in pages if p.stem != 'index'], a.fast)
+    subprocess.run([str(Path(sys.executable).parent/'mkdocs'), 'build', '-q', '-f', str(conf)], check=True, cwd=ROOT)
+    print(f'site in {SITE} ({time.time() - t0:.0f} s); open {SITE/"index.html"}')
+
+
+if __name__ == '__main__': main()
