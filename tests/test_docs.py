@@ -43,3 +43,16 @@ def test_broken_links_and_anchors_are_found(tmp_path):
                                      '<a href="c.html">file</a><a href="#top">self</a><a href="https://x.org/y">web</a>')
     (tmp_path / 'b.html').write_text('<p id="there">B</p><a href="/a.html">root</a>')
     assert sorted(map(str, (l for _, l in check.broken_links(tmp_path)))) == ['b.html#gone', 'c.html']
+
+
+def test_a_notebook_that_raises_fails_the_build_and_slow_cells_are_not_run(tmp_path):
+    import pytest
+    from nbclient.exceptions import CellExecutionError
+    build = load('build')
+    ok, bad = tmp_path / 'ok.ipynb', tmp_path / 'bad.ipynb'
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('#| slow\nraise SystemExit("ran")'),
+                                                   nbformat.v4.new_code_cell('print(6 * 7)')]), ok)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1 / 0')]), bad)
+    done = nbformat.read(build.execute(ok, tmp_path / 'ok_out.ipynb'), as_version=4)
+    assert done.cells[1].outputs[0]['text'] == '42\n' and done.cells[0].source.startswith('#| slow')
+    with pytest.raises(CellExecutionError, match='ZeroDivisionError'): build.execute(bad, tmp_path / 'bad_out.ipynb')
