@@ -18,9 +18,10 @@ from .data import collate
 from .models import VideoViT
 
 # %% auto #0
-__all__ = ['COLUMNS', 'ENCODER_SKIP', 'metrics', 'predict_views', 'file_hash', 'provenance', 'append_result', 'load_results',
-           'aggregate', 'encoder_state', 'encoder_states', 'average_states', 'AverageWrapper', 'note_figure',
-           'plot_results', 'plot_gap', 'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure']
+__all__ = ['COLUMNS', 'RUN_COMMAND', 'ENCODER_SKIP', 'metrics', 'predict_views', 'file_hash', 'notebook_command', 'provenance',
+           'append_result', 'load_results', 'aggregate', 'encoder_state', 'encoder_states', 'average_states',
+           'AverageWrapper', 'note_figure', 'plot_results', 'plot_gap', 'plot_curves', 'plot_confusion',
+           'markdown_table', 'image_figure', 'plot_run', 'figure_points']
 
 # %% ../nbs/07_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -77,14 +78,35 @@ def file_hash(path, n=16):
             for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()[:n]
 
+RUN_COMMAND = None   # what started this run, where `sys.argv` does not say it (a run notebook sets it: see `notebook_command`)
+
+def notebook_command(notebook, values):
+    "The papermill command that runs `notebook` (a path from the repository root) with those of `values` that differ from its parameters cell."
+    import ast, shlex
+    from ppma.core import repo_root
+    cells = json.loads((repo_root()/notebook).read_text())['cells']
+    src = next(''.join(c['source']) for c in cells if 'parameters' in c.get('metadata', {}).get('tags', []))
+    defaults = {}
+    for node in ast.parse(src).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and node.value is not None:
+            try: defaults[target.id] = ast.literal_eval(node.value)
+            except ValueError: pass
+    args = []
+    for k, v in values.items():
+        if k in defaults and type(v) is type(defaults[k]) and v == defaults[k]: continue
+        if isinstance(v, (dict, list, tuple)): args += ['-y', shlex.quote(f'{k}: {json.dumps(v, default=str)}')]
+        else: args += ['-p', k, shlex.quote(str(v))]
+    return ' '.join(['papermill', str(notebook), *args])
+
 def provenance():
-    "Date, git commit, package versions and command of this process."
+    "Date, git commit, package versions and command of this process (`RUN_COMMAND` when a run notebook set it)."
     from ppma.core import repo_root
     try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
     except Exception: commit = ''
     import timm, ppma
     return {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'git_commit': commit or 'unknown',
-            'versions': f'ppma {ppma.__version__}, torch {torch.__version__}, timm {timm.__version__}', 'command': ' '.join(sys.argv)[:300]}
+            'versions': f'ppma {ppma.__version__}, torch {torch.__version__}, timm {timm.__version__}', 'command': (RUN_COMMAND or ' '.join(sys.argv))[:1000]}
 
 def append_result(path, row):
     "Append one row to a results CSV (header on first write), holding an exclusive lock."
@@ -247,7 +269,8 @@ def plot_confusion(eval_json):
     c = np.array(e['confusion'], float)
     names = e.get('classes') or [str(i) for i in range(len(c))]
     c = c / np.maximum(c.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.5 + 0.45 * len(c)), max(4.5, 1 + 0.4 * len(c))))
+    label = 0.08 * max(map(len, map(str, names)))                      # inches taken by the longest class name
+    fig, ax = plt.subplots(figsize=(min(40, max(5.5, 2.5 + label + 0.6 * len(c))), min(36, max(4.5, 1.5 + label + 0.5 * len(c)))))
     sns.heatmap(c, annot=len(c) <= 20, fmt='.2f', cmap='Blues', xticklabels=names, yticklabels=names, vmin=0, vmax=1, ax=ax)
     ax.set_xlabel('predicted'); ax.set_ylabel('true')
     ax.set_title(f'{e["dataset"]}: top-1 {100 * e["top1"]:.1f}%, mean-class {100 * e["mean_class"]:.1f}% ({e["videos"]} videos)')
@@ -268,3 +291,42 @@ def image_figure(path, title):
     fig, ax = plt.subplots(figsize=(min(12, max(6, im.shape[1] / 60)), min(10, max(3, im.shape[0] / 60)) + 0.5))
     ax.imshow(im, interpolation='nearest'); ax.axis('off'); ax.set_title(title, fontsize=10)
     return fig
+
+# %% ../nbs/07_evaluate.ipynb #cvuavwn
+from matplotlib.ticker import MaxNLocator
+
+def plot_run(metrics_jsonl, title=None):
+    "One run's curves per epoch from its `metrics.jsonl`: loss, top-1 (where there are labels), learning rate; train and val."
+    from ppma.core import read_jsonl
+    import pandas as pd
+    path = Path(metrics_jsonl)
+    m = pd.DataFrame(read_jsonl(path) if path.exists() else [])
+    title = title or str(path.parent.name)
+    if m.empty or 'split' not in m: return note_figure(title, f'No records in {path} yet.')
+    val = m[m.split == 'val']
+    sets = list(dict.fromkeys(val['dataset'].fillna(''))) if 'dataset' in val else ['']
+    series = [('train', m[m.split == 'train_epoch'], dict(marker='o'))]
+    series += [('val' if len(sets) < 2 else f'val {s}', val[val['dataset'].fillna('') == s] if 'dataset' in val else val,
+                dict(marker='s', linestyle='--')) for s in sets]
+    has = lambda d, c: c in d and d[c].notna().any()
+    panels = [p for p in (('loss', 'loss', 1), ('acc1', 'top-1 (%)', 100), ('lr', 'learning rate', 1)) if any(has(d, p[0]) for _, d, _ in series)]
+    if not panels: return note_figure(title, f'No per-epoch records (train_epoch, val) in {path} yet.')
+    last = int(max(d.epoch.max() for _, d, _ in series if len(d))) + 1
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.3), squeeze=False)
+    for ax, (c, name, scale) in zip(axes[0], panels):
+        for label, d, style in series:
+            if not has(d, c): continue
+            d = d[d[c].notna()]
+            ax.plot(d.epoch + 1, d[c] * scale, label=label, markersize=6 if last <= 30 else 3, **style)
+        ax.set_title(name); ax.set_xlabel('epoch'); ax.set_xlim(0.5, last + 0.5)
+        if last > 12: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else: ax.set_xticks(range(1, last + 1))
+        ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    fig.suptitle(f'{title}: per epoch ({last} epoch{"s" if last > 1 else ""})', fontsize=11)
+    fig.tight_layout()
+    return fig
+
+def figure_points(fig):
+    "What a figure's labelled lines draw: `{panel title: {line label: [[x, y], ...]}}`."
+    return {ax.get_title(): {l.get_label(): np.asarray(l.get_xydata(), float).tolist() for l in ax.get_lines()
+                             if not l.get_label().startswith('_')} for ax in fig.axes if ax.get_lines()}

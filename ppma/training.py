@@ -40,7 +40,7 @@ __all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RUN_KEYS', 'CHOI
            'evaluate_sources', 'view_features', 'probe_cached', 'run_status', 'clear_run', 'lock_run', 'claim_run',
            'Preempted', 'stop_on_sigterm', 'should_stop', 'train_epoch', 'finished_summary', 'train_stage',
            'default_data', 'default_init', 'check_labels', 'train', 'check_parameters', 'validation_sources',
-           'fixed_average', 'recipe_of', 'evaluate_checkpoint']
+           'fixed_average', 'recipe_of', 'evaluate_checkpoint', 'run_summary']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -524,7 +524,7 @@ def probe_cached(run, model, sources, val_sources, logger, workers=0):
     return metrics
 
 # %% ../nbs/06_training.ipynb #csinuul
-RUN_FILES = ('run.json', 'metrics.jsonl', 'checkpoint*.pt', 'eval-*.json', 'failures-rank*.jsonl', 'curves.png', 'tb',
+RUN_FILES = ('run.json', 'metrics.jsonl', 'checkpoint*.pt', 'eval-*.json', 'failures-rank*.jsonl', 'curves.png', 'curves.json', 'tb',
              'reconstructions')
 
 def run_status(out):
@@ -628,7 +628,7 @@ def train_epoch(run, model, recipe, loader, sampler, heads, opt, sched, scaler, 
             correct += (logits.argmax(1).cpu() == batch.label).sum().item(); seen += len(batch.index)
         if i % log_every == 0:
             logger(epoch, updates, 'train', loss=loss.item(), lr=max(g['lr'] for g in opt.param_groups))
-            bar.set_postfix(loss=f'{loss.item():.4f}')
+            bar.set_postfix(loss=f'{loss.item():.4f}', refresh=False)   # shown at the bar's next redraw (TQDM_MININTERVAL)
         if last:
             updates = _step(run, model, opt, sched, scaler, updates)
             progress = {'batch': i + 1, 'sums': [total, n, correct, seen]}
@@ -859,3 +859,16 @@ def evaluate_checkpoint(cfg, init, sources, out, recipe=None, results=None):
     finally:
         if lock: lock.close()
     return {'out_dir': run.out, 'checkpoint': Path(str(init)), 'val': metrics}
+
+# %% ../nbs/06_training.ipynb #cjrihlf
+def run_summary(out, checkpoint=None):
+    "Stage, recipe, epochs done, last train loss, val top-1 (%) and checkpoint of a run folder (`checkpoint`: when not its own)."
+    out = Path(out)
+    recs = read_jsonl(out/'metrics.jsonl') if (out/'metrics.jsonl').exists() else []
+    info = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
+    ep, val = [r for r in recs if r['split'] == 'train_epoch'], [r for r in recs if r['split'] == 'val' and 'acc1' in r]
+    first = recs[0] if recs else {}
+    ck = Path(checkpoint) if checkpoint else out/'checkpoint.pt'
+    return {'stage': first.get('stage', info.get('config', {}).get('stage')), 'recipe': first.get('recipe', info.get('recipe')),
+            'epochs': len(ep), 'last train loss': ep[-1]['loss'] if ep else None,
+            'val top-1 (%)': round(100 * val[-1]['acc1'], 2) if val else None, 'checkpoint': str(ck) if ck.exists() else None}
