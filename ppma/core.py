@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'atomic_path', 'atomic_write_text', 'clean_stale', 'append_jsonl', 'read_jsonl',
-           'seed_everything', 'seeded', 'get_logger', 'repo_root', 'run_with_timeout', 'die_with_parent',
-           'process_pool', 'check_output_dir', 'nearest', 'check_names', 'VideoWriter', 'write_video']
+__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path', 'atomic_write_text', 'clean_stale',
+           'append_jsonl', 'read_jsonl', 'seed_everything', 'seeded', 'get_logger', 'repo_root', 'run_with_timeout',
+           'die_with_parent', 'process_pool', 'check_output_dir', 'nearest', 'check_names', 'VideoWriter',
+           'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
@@ -176,12 +177,25 @@ import av
 
 CODECS = {'.mp4': 'libx264', '.mkv': 'libx264', '.avi': 'mpeg4', '.mov': 'libx264', '.webm': 'libvpx-vp9'}
 
+def _avx512():
+    "Whether this CPU (and OS) runs AVX-512 code, as NumPy's CPU dispatcher sees it."
+    try: from numpy._core._multiarray_umath import __cpu_features__ as f
+    except ImportError:
+        try: from numpy.core._multiarray_umath import __cpu_features__ as f
+        except ImportError: f = {}
+    return bool(f.get('AVX512F'))
+
+# x264's AVX-512 macroblock-tree code reads memory it never wrote: the same frames can encode to other bytes from
+# one call to the next. Capped at AVX2, a video's bytes depend on its frames only (and match an AVX2 machine's).
+X264_DETERMINISTIC = {'x264-params': 'asm=AVX2'} if _avx512() else {}
+
 class VideoWriter:
     "Atomic video writer: `with VideoWriter(path, fps) as w: w.write(rgb_uint8_hw3)`."
     def __init__(self, path, fps=25, codec=None, crf=23, options=None):
         self.path, self.fps = Path(path), Fraction(fps).limit_denominator(1001)
         self.codec = codec or CODECS.get(self.path.suffix.lower(), 'libx264')
-        self.options = {'crf': str(crf)} if self.codec == 'libx264' else {'b': '8M'} if self.codec == 'mpeg4' else {}
+        self.options = ({'crf': str(crf), **X264_DETERMINISTIC} if self.codec == 'libx264' else
+                        {'b': '8M'} if self.codec == 'mpeg4' else {})
         self.options.update(options or {})
 
     def __enter__(self):

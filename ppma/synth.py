@@ -323,7 +323,7 @@ def _draw_occluder(img, mask, o, size):
 # %% ../nbs/09_synth.ipynb #c028
 import functools
 from tqdm import tqdm
-from .core import write_video
+from .core import X264_DETERMINISTIC, write_video
 
 def parse_classes(classes):
     "Class names from a list or a comma-separated string (default: all), checked against `ACTIONS`."
@@ -350,18 +350,10 @@ def background_files(folder):
     if not files: raise ValueError(f'backgrounds {folder}: no video or image files')
     return files
 
-def _avx512():
-    "Whether this CPU (and OS) runs AVX-512 code, as NumPy's CPU dispatcher sees it."
-    try: from numpy._core._multiarray_umath import __cpu_features__ as f
-    except ImportError:
-        try: from numpy.core._multiarray_umath import __cpu_features__ as f
-        except ImportError: f = {}
-    return bool(f.get('AVX512F'))
-
 @functools.cache
 def x264_options():
     "libx264 options under which a video's bytes depend on its frames only (see the text above)."
-    return {'threads': '1', **({'x264-params': 'asm=AVX2'} if _avx512() else {})}
+    return {'threads': '1', **X264_DETERMINISTIC}          # the AVX2 cap is every writer's default (core)
 
 def render_video(job):
     "Render and write one video (skipped if it exists)."
