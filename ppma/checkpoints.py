@@ -304,5 +304,7 @@ def _load_any(src, defaults=None, **overrides):
     canon = canonical_state_dict(src)
     args = checkpoint_args(src, canon)
     model = VideoViT(**{**(defaults or {}), **args, **overrides})
-    load_pretrained(model, canon, format='ppma')          # canonical names are this project's
+    missing, _ = load_pretrained(model, canon, format='ppma')          # canonical names are this project's
+    missing = [k for k in missing if not k.startswith(_NOT_ENCODER)]
+    if missing: raise ValueError(f'{len(missing)} encoder tensors are not in the file, e.g. {missing[:4]}: a partial checkpoint')
     return model

@@ -88,6 +88,7 @@ def cmd_train(a):
     for kv in a.set or []:
         k, eq, v = kv.partition('=')
         if not eq: raise ValueError(f'--set {kv!r}: use key=value')
+        if k in vars(a) and k != 'set': raise ValueError(f'--set {k}: use --{k.replace("_", "-")} instead')
         sets[k] = _value(v)
     try:
         summary = train(a.stage, preset=a.preset, recipe=a.recipe, data=a.data, data_root=a.data_root, split=a.split,

@@ -154,7 +154,7 @@ def check_output_dir(out, *inputs, param='out_dir'):
     for i in inputs:
         if i is None: continue
         p = Path(i).resolve()
-        p = p.parent if p.is_file() else p
+        if p.is_file() and not p.is_relative_to(o): continue      # a file is safe unless the output folder holds it
         if o == p or p.is_relative_to(o) or o.is_relative_to(p):
             raise ValueError(f'{param} {out}: it is, contains or lies inside the input {i}; choose a folder outside it')
     return o

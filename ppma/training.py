@@ -26,7 +26,7 @@ from .data import VideoClipDataset, card_classes, card_split, clip_mixup, collat
 from .evaluate import AverageWrapper, append_result, average_states, encoder_states, file_hash, metrics, predict_views
 from .losses import mae_loss
 from .masking import make_mask
-from .models import VideoViT, create_model, extract_features
+from .models import PRESETS as MODEL_PRESETS, VideoViT, create_model, extract_features
 
 log = get_logger('ppma.training')
 
@@ -37,10 +37,10 @@ __all__ = ['log', 'STAGES', 'PRESETS', 'DEFAULTS', 'MIX_KEYS', 'RUN_KEYS', 'CHOI
            'MAEStage', 'ClassifyStage', 'encoders_to_average', 'AverageStage', 'Run', 'init_distributed',
            'mean_over_ranks', 'build_optimizer', 'build_scheduler', 'rng_state', 'set_rng_state', 'save_run',
            'resume_run', 'Logger', 'trim_metrics', 'unpatchify', 'reconstruction_grid', 'summary_of', 'score',
-           'evaluate_sources', 'view_features', 'probe_cached', 'run_status', 'clear_run', 'lock_run', 'claim_run',
-           'Preempted', 'stop_on_sigterm', 'should_stop', 'train_epoch', 'finished_summary', 'train_stage',
-           'default_data', 'default_init', 'check_labels', 'train', 'check_parameters', 'validation_sources',
-           'fixed_average', 'recipe_of', 'evaluate_checkpoint', 'run_summary']
+           'evaluate_sources', 'view_features', 'probe_cached', 'run_status', 'clear_run', 'lock_run',
+           'changed_settings', 'claim_run', 'Preempted', 'stop_on_sigterm', 'should_stop', 'train_epoch',
+           'finished_summary', 'train_stage', 'default_data', 'default_init', 'check_labels', 'train',
+           'check_parameters', 'validation_sources', 'fixed_average', 'recipe_of', 'evaluate_checkpoint', 'run_summary']
 
 # %% ../nbs/06_training.ipynb #c006
 STAGES = ('mae', 'align', 'finetune', 'linear_probe', 'average', 'evaluate')
@@ -103,6 +103,12 @@ def check_config(cfg, given=()):
     for k in ('batch_size', 'accum', 'epochs', 'workers', 'seed'):
         if k in cfg and not isinstance(cfg[k], int): raise ValueError(f'{k}={cfg[k]!r}: must be a whole number')
     if cfg['workers'] < 0: raise ValueError(f'workers={cfg["workers"]}: must be 0 or more')
+    arch = {**MODEL_PRESETS.get(cfg.get('model'), {})}
+    patch, tube = arch.get('patch_size', 16), arch.get('tubelet_size', 2)
+    if cfg['size'] % patch: raise ValueError(f'size={cfg["size"]}: must be a multiple of the patch size {patch}')
+    if cfg['num_frames'] % tube: raise ValueError(f'num_frames={cfg["num_frames"]}: must be a multiple of the tubelet {tube}')
+    if not cfg.get('clip_seconds', 1) > 0: raise ValueError(f'clip_seconds={cfg["clip_seconds"]}: must be positive')
+    if cfg['save_every_steps'] < 0: raise ValueError(f'save_every_steps={cfg["save_every_steps"]}: must be 0 (off) or more')
     check_device(cfg.get('device'))
     return cfg
 
@@ -159,7 +165,7 @@ def load_source(item, root=None, split=None, which='train', allow_absolute=False
             rel, bad = next((r, l) for r, l in rows if l == used[gap])
             raise ValueError(f'{split or p}: label {bad} of {rel} leaves classes {gap}..{bad - 1} without a row; a typo? '
                              '(a data card with num_classes allows classes without rows)')
-        return Source(p.stem, rows, Path(root), len(used), str(p.resolve()))
+        return Source(p.stem, rows, Path(root), len(used) if which == 'train' else used[-1] + 1, str(p.resolve()))
     card = load_card(item)
     rows = read_split(card_split(card, which, split), allow_absolute=allow_absolute)
     if root is None and card['path'].parent == CARDS_DIR:     # a packaged card: its videos are the user's to give
@@ -516,6 +522,7 @@ def probe_cached(run, model, sources, val_sources, logger, workers=0):
             loss = F.cross_entropy(logits, y[idx].to(run.device), label_smoothing=c['smoothing'])
             opt.zero_grad(); loss.backward(); opt.step(); updates += 1; sched.step_update(updates)
             total += loss.item() * len(idx); correct += (logits.argmax(1).cpu() == y[idx]).sum().item()
+            if should_stop(run): raise Preempted(f'{run.out}: stopped by SIGTERM; the probe (minutes) starts again with --resume')
         logger(epoch, updates, 'train_epoch', loss=total / len(x), acc1=correct / len(x), lr=opt.param_groups[0]['lr'])
     ck = save_run(run, model, opt, sched, None, c['epochs'] - 1, updates, 'checkpoint.pt')
     for (vx, vy), s in zip(val, val_sources):
@@ -531,8 +538,9 @@ def run_status(out):
     "'finished', 'resumable' (a `checkpoint-last.pt`), 'started' (nothing to resume) or 'empty'."
     out = Path(out)
     if not (out/'run.json').exists(): return 'empty'
-    with contextlib.suppress(ValueError, OSError):
-        if json.loads((out/'run.json').read_text()).get('status') == 'finished': return 'finished'
+    status = None
+    with contextlib.suppress(ValueError, OSError): status = json.loads((out/'run.json').read_text()).get('status', 'old')
+    if status == 'finished' or status == 'old' and (out/'checkpoint.pt').exists(): return 'finished'   # 'old': no status recorded yet
     return 'resumable' if (out/'checkpoint-last.pt').exists() else 'started'
 
 def clear_run(out):
@@ -553,11 +561,24 @@ def lock_run(out):
     f.seek(0); f.truncate(); f.write(f'pid {os.getpid()}'); f.flush()
     return f
 
-def claim_run(out, resume=False, overwrite=False, skip_finished=False):
+def changed_settings(out, cfg, init=None):
+    "The settings (and init) that differ between the run recorded in `out/run.json` and this one."
+    old = json.loads((Path(out)/'run.json').read_text())
+    new = json.loads(json.dumps(cfg, default=str))
+    diff = sorted(k for k in set(old.get('config', {})) | set(new) if k not in ('workers', 'device')
+                  and old.get('config', {}).get(k) != new.get(k))
+    return diff + (['init'] if old.get('init') != (str(init) if init else None) else [])
+
+def claim_run(out, resume=False, overwrite=False, skip_finished=False, cfg=None, init=None):
     "Lock a run folder and decide what to do: `(lock, action)`, action 'start', 'resume' or 'done'."
     lock = lock_run(out)
     clean_stale(out)
     status = run_status(out)
+    diff = changed_settings(out, cfg, init) if cfg is not None and status != 'empty' else []
+    if diff and not overwrite:
+        lock.close()
+        raise ValueError(f'out_dir {out}: holds a run made with other settings ({", ".join(diff[:6])}); '
+                         'overwrite=True / --overwrite replaces it, or choose another folder')
     if status == 'finished' and (resume or skip_finished) and not overwrite:
         log.info(f'{out}: this run has finished; nothing to do (overwrite=True / --overwrite runs it again)')
         return lock, 'done'
@@ -668,7 +689,7 @@ def train_stage(cfg, sources, val_sources=(), init=None, out_dir='runs/train', r
     seed_everything(cfg['seed'])
     recipe = RECIPES[cfg['stage']]()
     model, heads = recipe.build(cfg, sources, init)              # a wrong init fails here, before the folder is touched
-    lock, action = claim_run(run.out, resume, overwrite, skip_finished) if run.main else (None, None)
+    lock, action = claim_run(run.out, resume, overwrite, skip_finished, cfg, init) if run.main else (None, None)
     try:
         action = _share(run, action)
         if action == 'done': return finished_summary(run.out)
@@ -796,6 +817,11 @@ def train(stage, preset='tiny-cpu', recipe=None, data=None, data_root=None, spli
                       **{**overrides, 'mix': 'fixed', 'mix_weights': [w, 1 - w]})
                 for w in np.linspace(0, 1, cfg['sweep_points'])]
     if stage == 'average' and cfg['mix'] == 'fixed':
+        then = out/cfg['then']
+        if run_status(then) == 'finished' and not overwrite:            # decided before averaged.pt is written
+            if not (resume or skip_finished): raise ValueError(f'out_dir {then}: holds a finished run; overwrite=True / '
+                                                               '--overwrite replaces it, or choose another folder')
+            return finished_summary(then)
         averaged, weights = fixed_average(cfg, init, out)
         recipe = recipe or 'average-' + '-'.join(f'{w:.2f}' for w in weights)
         return train(cfg['then'], recipe=recipe, init=averaged, out_dir=out/cfg['then'], **again,

@@ -70,7 +70,7 @@ def test_resize_refuses_an_output_inside_its_input(sources, capsys):
     src, root, lst = sources
     lst.write_text('ok.avi;0\n')
     assert main(['data', 'resize', str(lst), str(root), str(root / 'small'), '--workers', '1']) == 2
-    assert 'out' in capsys.readouterr().err and not (root / 'small').exists()
+    assert f'out {root / "small"}: it is, contains or lies inside' in capsys.readouterr().err and not (root / 'small').exists()
 
 
 def test_training_refuses_rows_outside_its_root(toy, tmp_path, capsys):
@@ -400,3 +400,62 @@ def test_a_rerun_keeps_finished_runs_as_make_demo_does(toy, tmp_path):
     kept, results = tree(tmp_path / 'avg'), (tmp_path / 'results.csv').read_text()
     assert train('mae', out_dir=tmp_path / 'mae', **kw)['skipped'] and train('average', **avg)['skipped']
     assert tree(tmp_path / 'avg') == kept and (tmp_path / 'results.csv').read_text() == results   # no second row
+
+
+# found in review: each of these failed before its fix
+def test_sigterm_stops_a_cached_linear_probe(toy, tmp_path):
+    save_checkpoint(tmp_path / 'mae.pt', create_model('vit_tiny_cpu', mae=True, img_size=32, num_frames=4))
+    out = tmp_path / 'lp'
+    p = subprocess.Popen([sys.executable, PPMA, *train_args(toy, 'linear_probe', out, 100000, '--init', tmp_path / 'mae.pt')],
+                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / 'metrics.jsonl').exists(): time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 143, p.stderr.read()[-1000:]
+
+
+def test_a_fixed_average_never_rewrites_a_finished_runs_files(toy, tmp_path):
+    from ppma.training import train
+    for i in range(3):
+        torch.manual_seed(i); save_checkpoint(tmp_path / f'm{i}.pt', create_model('vit_tiny_cpu', img_size=32, num_frames=4))
+    kw = dict(data=str(toy), mix='fixed', epochs=1, batch_size=6, out_dir=tmp_path / 'avg', **TINY)
+    train('average', init=[tmp_path / 'm0.pt', tmp_path / 'm1.pt'], **kw)
+    kept = tree(tmp_path / 'avg')
+    with pytest.raises(ValueError, match='holds a finished run'): train('average', init=[tmp_path / 'm0.pt', tmp_path / 'm2.pt'], **kw)
+    assert tree(tmp_path / 'avg') == kept
+
+
+def test_a_finished_run_with_other_settings_is_not_kept(toy, tmp_path, capsys):
+    assert main(train_args(toy, 'mae', tmp_path / 'run', 1)) == 0
+    assert main(train_args(toy, 'mae', tmp_path / 'run', 2, '--resume')) == 2
+    assert 'other settings (epochs)' in capsys.readouterr().err
+
+
+def test_evaluate_takes_a_validation_list_that_lacks_a_class(toy, tmp_path):
+    save_checkpoint(tmp_path / 'c3.pt', create_model('vit_tiny_cpu', img_size=32, num_frames=4, num_classes=3))
+    rows_ = [r for r in (Path(toy).parent / 'val.csv').read_text().splitlines() if not r.endswith(';1')]
+    (tmp_path / 'v.csv').write_text('\n'.join(rows_) + '\n')
+    assert main(['evaluate', str(tmp_path / 'c3.pt'), str(tmp_path / 'v.csv'), str(Path(toy).parent), '--out-dir',
+                 str(tmp_path / 'ev'), '--clips', '1', '--crops', '1', '--workers', '0']) == 0
+
+
+def test_a_partial_foreign_checkpoint_is_refused(tmp_path, capsys):
+    sd = create_model('vit_tiny_cpu', img_size=32, num_frames=4).state_dict()
+    del sd['norm.weight'], sd['blocks.1.mlp.fc1.weight']
+    torch.save(sd, tmp_path / 'partial.pt')
+    assert main(['convert', str(tmp_path / 'partial.pt'), str(tmp_path / 'o.pt'), '--to', 'ppma']) == 2
+    assert 'partial.pt' in capsys.readouterr().err and not (tmp_path / 'o.pt').exists()
+
+
+def test_remove_humans_writes_beside_a_single_video(tmp_path):
+    write_test_video(tmp_path / 'clip.mp4', n=12, h=64, w=80)
+    before = (tmp_path / 'clip.mp4').read_bytes()
+    assert main(['remove-humans', str(tmp_path / 'clip.mp4'), str(tmp_path / 'nohuman'), '--workers', '1', '--no-audit']) == 0
+    assert (tmp_path / 'clip.mp4').read_bytes() == before and (tmp_path / 'nohuman' / 'manifest.jsonl').exists()
+
+
+@pytest.mark.parametrize('extra,named', [(['--set', 'seed=3'], '--seed'), (['--set', 'size=33'], 'size=33'),
+                                         (['--set', 'clip_seconds=-1'], 'clip_seconds=')])
+def test_more_settings_are_refused_with_a_message(toy, tmp_path, capsys, extra, named):
+    assert main(train_args(toy, 'mae', tmp_path / 'run', 1) + extra) == 2
+    assert named in capsys.readouterr().err and not (tmp_path / 'run').exists()

@@ -14,7 +14,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 NBS, HERE = ROOT/'nbs', Path(__file__).resolve().parent
 SRC, SITE = ROOT/'_docs'/'src', ROOT/'_docs'/'site'
-RUN_NOTEBOOKS = ('train', 'report', 'benchmark')
+RUN_NOTEBOOKS = {'train_mae': 'Train one stage: MAE', 'train': 'Train one stage: linear probe', 'report': 'Report',
+                 'benchmark': 'Benchmark'}                       # page: title, in the sidebar's order
 DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)(.*)$')
 
 
@@ -94,7 +95,8 @@ def present(nb, git_url):
         if 'default_exp' in d or 'hide' in d: continue
         if c.cell_type == 'markdown':
             c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in ('- skip_exec: true', '- skip_showdoc: true'))
-            c.source = re.sub(r'^> (.*)$', r'*\1*', c.source, count=1, flags=re.M)     # the subtitle line
+            c.source = re.sub(r'^((?:> .*\n?)+)', lambda m: '*' + ' '.join(l[2:].strip() for l in m.group(1).splitlines()) + '*\n',
+                              c.source, count=1, flags=re.M)                  # the subtitle, one or more `> ` lines
             # a heading's id must read the same in the page and in its table of contents: no code spans in headings
             c.source = re.sub(r'^(#+ .*)$', lambda m: m.group(1).replace('`', ''), c.source, flags=re.M)
             cells.append(c); continue
@@ -163,8 +165,8 @@ def write_config(pages, fast):
     nav = [{'Home': 'index.ipynb'}]
     modules = [p for p in pages if p.stem[:2].isdigit()]
     if modules: nav.append({'Modules': [{f'{title_of(NBS/p.name)}': p.name} for p in modules]})
-    runs = [p for p in pages if p.stem in RUN_NOTEBOOKS]
-    if runs: nav.append({'Run notebooks': [{title_of(NBS/p.name): p.name} for p in runs]})
+    runs = sorted((p for p in pages if p.stem in RUN_NOTEBOOKS), key=lambda p: list(RUN_NOTEBOOKS).index(p.stem))
+    if runs: nav.append({'Run notebooks': [{RUN_NOTEBOOKS[p.stem]: p.name} for p in runs]})
     nav.append({'Command line': 'cli.md'})
     conf = {
         'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC), 'site_dir': str(SITE),
@@ -199,10 +201,11 @@ def main(argv=None):
     if not a.fast:
         tmp = ROOT/'_docs'/'runs'
         shutil.rmtree(tmp, ignore_errors=True)
-        tiny = {'epochs': 1}
-        run_notebook('train', SRC/'train.ipynb', {'stage': 'mae', **tiny, 'out_dir': str(tmp/'mae')})
+        run_notebook('train', SRC/'train_mae.ipynb', {'stage': 'mae', 'epochs': 3, 'out_dir': str(tmp/'mae')})
+        run_notebook('train', SRC/'train.ipynb', {'stage': 'linear_probe', 'init': str(tmp/'mae'/'checkpoint.pt'),
+                                                  'epochs': 20, 'out_dir': str(tmp/'linear_probe')})
         run_notebook('report', SRC/'report.ipynb', {'runs_dir': str(tmp), 'out_dir': str(tmp/'report')})
-        shutil.copy(NBS/'benchmark.ipynb', SRC/'benchmark.ipynb')       # the whole benchmark is not run for the docs
+        shutil.copy(NBS/'benchmark.ipynb', SRC/'benchmark.ipynb')       # the whole benchmark (20 minutes) is not run
         print(f'run notebooks done at {time.time() - t0:.0f} s', flush=True)
     pages = []
     for p in sorted(SRC.glob('*.ipynb')):
