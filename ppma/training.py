@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_training.ipynb #c003
 from __future__ import annotations
-import contextlib, json, math, os, random
+import contextlib, fcntl, json, math, os, random, re, shutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -115,7 +115,6 @@ def check_config(cfg, given=()):
 def check_device(device):
     "`None` (automatic), 'cpu', 'cuda' or 'cuda:N' of a GPU that exists."
     if device in (None, 'cpu'): return device
-    import re
     m = re.fullmatch(r'cuda(?::(\d+))?', str(device))
     if not m: raise ValueError(f'device={device!r}: use cpu, cuda or cuda:N')
     if not torch.cuda.is_available(): raise ValueError(f'device={device!r}: no CUDA GPU is available on this machine')
@@ -301,7 +300,11 @@ class AverageStage:
         heads, classes = head_index(sources)
         if len(classes) > 1: raise ValueError('average takes one downstream label space')
         states, trunk = encoders_to_average(cfg, init)
-        self.init_report = {'init': [str(i) for i in as_list(init)], 'loaded': len(states[0]), 'expected': len(states[0])}
+        want = [k for k in trunk.state_dict() if not k.startswith('head.') and not k.endswith('pos_embed')]
+        missing = [k for k in want if k not in states[0]]
+        if missing and not cfg['partial_init']: raise ValueError(f'init {init}: encoder tensors missing, e.g. {missing[:4]}')
+        self.init_report = {'init': [str(i) for i in as_list(init)], 'loaded': len(want) - len(missing), 'expected': len(want),
+                            'missing': missing}
         return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
 
     def loss(self, run, model, batch, head, seed):
@@ -545,13 +548,11 @@ def run_status(out):
 
 def clear_run(out):
     "Remove what a run wrote in its folder (and nothing else)."
-    import shutil
     for pattern in RUN_FILES:
         for p in Path(out).glob(pattern): shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 def lock_run(out):
     "An open file holding the run folder's exclusive lock; `ValueError` at once if another process holds it."
-    import fcntl
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     f = open(out/'.lock', 'a+')
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
