@@ -23,9 +23,9 @@ log = get_logger('ppma.data')
 __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes', 'folder_classes',
            'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample',
            'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize',
-           'rand_augment', 'to_clip', 'Clip', 'Views', 'VideoClipDataset', 'collate', 'clip_mixup', 'mix_clips',
-           'load_card', 'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset', 'sample_exists',
-           'iter_frames', 'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
+           'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate', 'clip_mixup',
+           'mix_clips', 'load_card', 'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset',
+           'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -284,11 +284,16 @@ def _own_temp_log():
     atexit.register(_remove_if_owner, p, os.getpid())
     return Path(p)
 
+class CachedVideo(VideoReader):
+    "A decoded video held in memory: the same `num_frames`, `fps` and `get` as the reader it came from."
+    def __init__(self, frames, fps): self.frames, self.num_frames, self.fps = frames, len(frames), fps
+    def get(self, indices): return self.frames[list(indices)]
+
 class VideoClipDataset(torch.utils.data.Dataset):
     "Clips of the videos (or frame folders) of a split list, as PPMA samples them for training or testing."
     def __init__(self, split, root, num_frames=16, clip_seconds=2.7, size=224, train=True, clips=2, crops=3,
                  repeat=1, short_side=None, frames_fps=25, decoder='decord', rand_aug=False, erase_p=0.0,
-                 scale=(0.08, 1.0), ratio=(3/4, 4/3), decode_timeout=60, max_retries=20, failure_log=None):
+                 scale=(0.08, 1.0), ratio=(3/4, 4/3), decode_timeout=60, max_retries=20, failure_log=None, *, cache=False):
         self.samples = split if isinstance(split, list) else read_split(split)
         if not self.samples: raise ValueError(f'split {split if not isinstance(split, list) else "(list)"} is empty')
         self.root, self.num_frames, self.clip_seconds, self.size, self.train = Path(root), num_frames, clip_seconds, size, train
@@ -299,6 +304,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.erase = v2.RandomErasing(p=erase_p, value='random') if erase_p > 0 else None
         self.failure_log = Path(failure_log) if failure_log else _own_temp_log()
         self._logged, self.epoch_seed = set(), None
+        self.cache, self._frames = cache, {}          # rel -> CachedVideo, filled on first use
 
     def set_epoch(self, seed):
         "Draw each sample's randomness from `(seed, index)`: the same clips whatever the workers or ranks."
@@ -307,14 +313,24 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.samples)
 
     def _decode(self, rel):
-        "All frames the sample needs (train: one window; test: `clips` windows), and their clip count."
+        "All frames the sample needs (train: one window; test: `clips` windows), from the video or the cache."
+        def pick(video):
+            win = window_frames(video, self.clip_seconds)
+            starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
+            return video.get([i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)])
+        if self.cache: return pick(self._cached(rel))
         def work():
-            with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as video:
-                win = window_frames(video, self.clip_seconds)
-                starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
-                idx = [i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)]
-                return video.get(idx)
+            with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as video: return pick(video)
         return run_with_timeout(work, self.decode_timeout)
+
+    def _cached(self, rel):
+        "The sample's frames, decoded once (uint8 in memory; a DataLoader worker keeps its own copy)."
+        if rel not in self._frames:
+            def work():
+                with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as v:
+                    return CachedVideo(v.get(range(v.num_frames)), v.fps)
+            self._frames[rel] = run_with_timeout(work, self.decode_timeout)
+        return self._frames[rel]
 
     def _finish(self, frames):
         "uint8 `[T, H, W, 3]` at output size -> augmented, normalised float `[C, T, H, W]`."

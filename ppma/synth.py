@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 
 # %% auto #0
-__all__ = ['JOINTS', 'J', 'ACTIONS', 'BONES', 'STYLES', 'SKIN', 'rot', 'sample_body', 'pose_joints', 'walking', 'running',
-           'jumping', 'jumping_jacks', 'squatting', 'waving_one_hand', 'waving_both_hands', 'clapping', 'punching',
-           'kicking', 'bowing', 'turning_around', 'raising_arms', 'sitting_down', 'sample_variation', 'action_angles',
-           'sample_camera', 'project', 'body_parts', 'draw_part', 'noise_texture', 'procedural_background',
-           'video_background', 'sample_scene', 'render_scene', 'parse_classes', 'background_files', 'x264_options',
-           'render_video', 'make_synth']
+__all__ = ['JOINTS', 'J', 'ACTIONS', 'BONES', 'STYLES', 'SKIN', 'SHIRTS', 'PANTS', 'HAIR', 'rot', 'sample_body', 'pose_joints',
+           'walking', 'running', 'jumping', 'jumping_jacks', 'squatting', 'waving_one_hand', 'waving_both_hands',
+           'clapping', 'punching', 'kicking', 'bowing', 'turning_around', 'raising_arms', 'sitting_down',
+           'sample_variation', 'action_angles', 'sample_camera', 'project', 'body_parts', 'draw_part', 'noise_texture',
+           'procedural_background', 'video_background', 'realistic_colors', 'sample_scene', 'render_scene',
+           'parse_classes', 'background_files', 'x264_options', 'render_video', 'make_synth']
 
 # %% ../nbs/09_synth.ipynb #c006
 JOINTS = ['pelvis', 'spine', 'neck', 'head', 'l_shoulder', 'l_elbow', 'l_wrist', 'r_shoulder', 'r_elbow', 'r_wrist',
@@ -188,13 +188,20 @@ BONES = [('pelvis', 'spine', 0.12, 'shirt'), ('spine', 'neck', 0.05, 'skin'), ('
          ('l_hip', 'r_hip', 0.08, 'pants'), ('l_shoulder', 'l_elbow', 0.05, 'shirt'), ('l_elbow', 'l_wrist', 0.04, 'skin'),
          ('r_shoulder', 'r_elbow', 0.05, 'shirt'), ('r_elbow', 'r_wrist', 0.04, 'skin'), ('l_hip', 'l_knee', 0.07, 'pants'),
          ('l_knee', 'l_ankle', 0.05, 'pants'), ('r_hip', 'r_knee', 0.07, 'pants'), ('r_knee', 'r_ankle', 0.05, 'pants')]
-STYLES = ('mannequin', 'stick', 'silhouette')
+STYLES = ('mannequin', 'stick', 'silhouette', 'realistic')
 
-def body_parts(joints, body, colors):
-    "Capsules `(a, b, radius, color, side)` and the head sphere of one body at one frame (world units)."
+def body_parts(joints, body, colors, style='mannequin'):
+    "Capsules `(a, b, radius, color, side, joint ids)` and the head sphere of one body at one frame (world units)."
     side = lambda a, b: a[0] if a[0] == b[0] and a[0] in 'lr' else 'c'
-    parts = [(joints[J[a]], joints[J[b]], r * body['girth'], colors[kind], side(a, b)) for a, b, r, kind in BONES]
-    return parts + [(joints[J['head']], joints[J['head']], body['head'] * 0.85, colors['skin'], 'head')]
+    parts = [(joints[J[a]], joints[J[b]], r * body['girth'], colors[kind], side(a, b), (J[a], J[b])) for a, b, r, kind in BONES]
+    h = J['head']
+    parts.append((joints[h], joints[h], body['head'] * 0.85, colors['skin'], 'head', (h, h)))
+    if style == 'realistic':                              # hair on top of the head, shoes at the ankles
+        up = np.array([0, body['head'] * 0.35, 0])
+        parts.append((joints[h] + up, joints[h] + up, body['head'] * 0.7, colors['hair'], 'head', (h, h)))
+        parts += [(joints[J[f'{s}_ankle']],) * 2 + (0.055 * body['girth'], colors['shoes'], s, (J[f'{s}_ankle'],) * 2) for s in 'lr']
+    return parts
+
 
 # %% ../nbs/09_synth.ipynb #c018
 def draw_part(img, mask, p0, p1, r, color, side, style, light):
@@ -211,11 +218,11 @@ def draw_part(img, mask, p0, p1, r, color, side, style, light):
             for q in (a, b): cv2.circle(img, q, int(max(1.2, r / 2) * 16), (255, 255, 255), -1, cv2.LINE_AA, shift=4)
         return
     if style == 'silhouette': line(img, color, r); return
-    c = np.array(color, float)
-    line(img, tuple((c * 0.45).tolist()), r)
-    line(img, tuple(c.tolist()), r * 0.8)
+    c, soft = np.array(color, float), style == 'realistic'     # realistic: a soft rim and a gentle highlight
+    line(img, tuple((c * (0.75 if soft else 0.45)).tolist()), r)
+    line(img, tuple(c.tolist()), r * (0.85 if soft else 0.8))
     off = (int(-light[0] * r * 0.35 * 16), int(-light[1] * r * 0.35 * 16))
-    line(img, tuple(np.minimum(c * 1.35 + 30, 255).tolist()), r * 0.3, off)
+    line(img, tuple(np.minimum(c * (1.12 if soft else 1.35) + (8 if soft else 30), 255).tolist()), r * 0.3, off)
 
 # %% ../nbs/09_synth.ipynb #c020
 def noise_texture(rng, size, scale=6):
@@ -264,12 +271,22 @@ def video_background(rng, files, n, size):
 # %% ../nbs/09_synth.ipynb #c022
 SKIN = np.array([[255, 224, 196], [234, 192, 160], [198, 144, 110], [141, 85, 60], [92, 58, 40]], float)
 
+SHIRTS = np.array([[40, 60, 110], [180, 40, 40], [230, 230, 225], [30, 30, 35], [90, 120, 60], [200, 160, 60],
+                   [120, 80, 150], [70, 140, 170]], float)                  # everyday clothing
+PANTS = np.array([[50, 70, 120], [30, 30, 40], [110, 95, 75], [80, 80, 85], [150, 130, 100]], float)
+HAIR = np.array([[20, 15, 10], [70, 45, 25], [140, 100, 55], [200, 170, 110], [120, 120, 120]], float)
+
+def realistic_colors(rng):
+    "Skin from `SKIN`, clothing from everyday palettes with a little variation, hair and shoes."
+    pick = lambda pal, j=0.12: (pal[rng.integers(len(pal))] * rng.uniform(1 - j, 1 + j, 3)).clip(0, 255).tolist()
+    return dict(skin=pick(SKIN, 0.05), shirt=pick(SHIRTS), pants=pick(PANTS), hair=pick(HAIR), shoes=pick(HAIR[:2], 0.3))
+
 def _colors(rng):
     return dict(skin=(SKIN[rng.integers(len(SKIN))] * rng.uniform(0.9, 1.05)).clip(0, 255).tolist(),
                 shirt=rng.uniform(20, 235, 3).tolist(), pants=rng.uniform(20, 200, 3).tolist())
 
-def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0):
-    "Everything random about one video of `action`: bodies, joints `[n, 16, 3]`, camera, light, extras."
+def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0, *, zoom=1.0):
+    "Everything random about one video of `action`: bodies, joints `[n, 16, 3]`, camera, light, extras; `zoom` scales the focal length."
     t = np.arange(n) / fps
     body = sample_body(rng)
     joints = pose_joints(body, action_angles(action, t, sample_variation(rng)))
@@ -279,7 +296,7 @@ def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0):
     centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
     cam['eye'] += centre - cam['target'].mean(0); cam['target'] += centre - cam['target'].mean(0)
     dist = np.linalg.norm(cam['eye'] - cam['target'], axis=-1).min()
-    cam['focal'] = 0.45 * (dist - radius) / radius * rng.uniform(0.85, 1.0)
+    cam['focal'] = 0.45 * (dist - radius) / radius * rng.uniform(0.85, 1.0) * zoom
     if rng.random() < second_person:
         other, b2 = rng.choice(sorted(ACTIONS)), sample_body(rng)
         j2 = pose_joints(b2, action_angles(other, t, sample_variation(rng))) + [rng.choice([-1, 1]) * rng.uniform(1.0, 1.6), 0, -rng.uniform(0.8, 2.0)]
@@ -290,30 +307,31 @@ def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0):
     return dict(action=action, people=people, cam=cam, light=light, occluder=occluder, n=n)
 
 # %% ../nbs/09_synth.ipynb #c023
-def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with_mask=False):
-    "Frames `[n, size, size, 3]` (and the main body's mask `[n, size, size]` if asked) of a scene."
+def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with_mask=False, *, people=True):
+    "Frames `[n, size, size, 3]` (and the main body's mask `[n, size, size]` if asked); `people=False`: the same scene empty."
     if style not in STYLES: raise ValueError(f'style {style!r}: use one of {STYLES}')
     n, cam = scene['n'], scene['cam']
     frames = video_background(rng, backgrounds, n, size) if backgrounds else procedural_background(rng, cam, n, size)
     masks = np.zeros((n, size, size), np.uint8) if with_mask else None
     texture = (noise_texture(rng, size, 12)[..., None] * rng.uniform(80, 255, 3)).astype(np.uint8) if style == 'silhouette' else None
+    looks = [realistic_colors(rng) if style == 'realistic' else c for _, _, c in scene['people']]   # drawn after the background
     proj = [project(j, cam, size) for j, _, _ in scene['people']]
-    f = cam['focal'] * size
+    f, blank = cam['focal'] * size, np.zeros_like(frames[0])
     for i in range(n):
         prims = []
-        for k, ((pts, z), (joints, body, colors)) in enumerate(zip(proj, scene['people'])):
-            for (a, b, r, col, side), (ia, ib) in zip(body_parts(joints[i], body, colors), _PART_JOINTS):
+        for k, ((pts, z), (joints, body, _), colors) in enumerate(zip(proj, scene['people'], looks)):
+            for a, b, r, col, side, (ia, ib) in body_parts(joints[i], body, colors, style):
                 depth = (z[i, ia] + z[i, ib]) / 2
                 prims.append((depth, pts[i, ia], pts[i, ib], r * f / depth, col, side, k))
         layer = np.zeros((size, size), np.uint8) if style == 'silhouette' else None
         for depth, p0, p1, r, col, side, k in sorted(prims, key=lambda p: -p[0]):
             m = masks[i] if with_mask and k == 0 else None
-            draw_part(layer if layer is not None else frames[i], m, p0, p1, r, 255 if layer is not None else col, side, style, scene['light'])
-        if layer is not None: frames[i][layer > 0] = texture[layer > 0]
+            target = (layer if layer is not None else frames[i]) if people else blank   # an empty scene: the mask only
+            draw_part(target, m, p0, p1, r, 255 if layer is not None else col, side, style, scene['light'])
+        if layer is not None and people: frames[i][layer > 0] = texture[layer > 0]
+        if with_mask: masks[i] = cv2.dilate(masks[i], np.ones((3, 3), np.uint8))   # a pixel wider: every anti-aliased edge
         if scene['occluder']: _draw_occluder(frames[i], masks[i] if with_mask else None, scene['occluder'], size)
     return frames, masks
-
-_PART_JOINTS = [(J[a], J[b]) for a, b, _, _ in BONES] + [(J['head'], J['head'])]
 
 def _draw_occluder(img, mask, o, size):
     x0, x1, y0 = int(o['x'] * size), int((o['x'] + o['w']) * size), int(o['top'] * size)
@@ -357,19 +375,21 @@ def x264_options():
 
 def render_video(job):
     "Render and write one video (skipped if it exists)."
-    path, action, seed, n, fps, size, style, backgrounds, occluders, second_person = job
+    path, action, seed, n, fps, size, style, backgrounds, occluders, second_person, zoom, people = job
     if Path(path).exists(): return path
     rng = np.random.default_rng(seed)
-    frames, _ = render_scene(sample_scene(action, rng, n, fps, occluders, second_person), rng, size, style, backgrounds)
+    scene = sample_scene(action, rng, n, fps, occluders, second_person, zoom=zoom)
+    frames, _ = render_scene(scene, rng, size, style, backgrounds, people=people)
     write_video(path, frames, fps=fps, options=x264_options())
     return path
 
 # %% ../nbs/09_synth.ipynb #c029
 _RECORD = '.synth-in-progress.json'          # the parameters of a run that has not finished (the card has them after)
 
-def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds):
+def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom=1.0, people=True):
     return dict(style=style, seed=seed, size=size, frames=frames, fps=fps, per_class=per_class, occluders=occluders,
-                second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None, classes=list(names))
+                second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None, classes=list(names),
+                zoom=zoom, people=people)
 
 def _old_videos(out):
     "The videos under `out/videos` that `make_synth` could have written."
@@ -404,7 +424,8 @@ def _start_afresh(out):
     for f in ('train.csv', 'val.csv', 'classes.txt', 'card.md', _RECORD): (out/f).unlink(missing_ok=True)
 
 def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, frames=48, fps=15, style='mannequin',
-               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True, overwrite=False):
+               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True, overwrite=False,
+               *, zoom=1.0, people=True):
     "Write a synthetic action dataset to `out` (resuming one made with the same parameters); returns its card's path."
     from ppma.data import save_card
     from ppma.core import atomic_write_text, check_output_dir, clean_stale, process_pool
@@ -413,7 +434,8 @@ def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, fram
     out = Path(out); check_output_dir(out, backgrounds, param='out_dir')
     bg = background_files(backgrounds) if backgrounds else None
     if out.is_dir(): clean_stale(out)
-    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds)
+    if not zoom > 0: raise ValueError(f'zoom={zoom}: must be positive')
+    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom, people)
     old, src = _made_with(out)
     if not overwrite:
         if old is None and _old_videos(out):
@@ -430,7 +452,8 @@ def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, fram
     for label, c in enumerate(names):
         for i in range(per_class):
             rel = f'videos/{c}/{c}_{i:04d}.mp4'
-            jobs.append((str(out/rel), c, [seed, ids[c], i, style_id], frames, fps, size, style, bg, occluders, second_person))
+            jobs.append((str(out/rel), c, [seed, ids[c], i, style_id], frames, fps, size, style, bg, occluders, second_person,
+                         zoom, people))
             rows['val' if i >= per_class - n_val else 'train'].append(f'{rel};{label}')
     atomic_write_text(out/_RECORD, json.dumps(params, indent=1) + '\n')
     with process_pool(workers) as pool:
@@ -438,25 +461,28 @@ def make_synth(out, classes=None, per_class=10, val_fraction=0.2, size=112, fram
         except BaseException: pool.shutdown(cancel_futures=True); raise
     for which, r in rows.items(): atomic_write_text(out/f'{which}.csv', ''.join(l + '\n' for l in r))
     atomic_write_text(out/'classes.txt', ''.join(c + '\n' for c in names))
-    card = save_card(out/'card.md', *_card(out, names, rows, style, seed, size, frames, fps, per_class, backgrounds, occluders, second_person, name))
+    card = save_card(out/'card.md', *_card(out, names, rows, params, name))
     (out/_RECORD).unlink()
     return card
 
-def _card(out, names, rows, style, seed, size, frames, fps, per_class, backgrounds, occluders, second_person, name):
-    space = 'synth-' + hashlib.sha1(','.join(names).encode()).hexdigest()[:8]
-    meta = dict(name=name or out.name, title=f'Synthetic actions ({style}, {len(names)} classes)', num_classes=len(names),
+def _card(out, names, rows, params, name):
+    p, space = params, 'synth-' + hashlib.sha1(','.join(names).encode()).hexdigest()[:8]
+    meta = dict(name=name or out.name, title=f'Synthetic actions ({p["style"]}, {len(names)} classes)', num_classes=len(names),
                 classes_present=len(names), class_names='classes.txt', label_space=space,
                 splits={'train': 'train.csv' if rows['train'] else None, 'val': 'val.csv' if rows['val'] else None},
                 counts={k: len(v) for k, v in rows.items()}, media='video files (.mp4, H.264)', real_humans=False,
                 license='Generated by ppma (Apache-2.0); no third-party content unless backgrounds were given.',
-                source=f'ppma synth {out} --classes {",".join(names)} --per-class {per_class} --size {size} --frames {frames} '
-                       f'--fps {fps} --style {style} --seed {seed}' + (f' --backgrounds {backgrounds}' if backgrounds else ''),
-                privacy={'notes': 'Procedurally rendered virtual humans; no real person appears'
-                                  + (' (backgrounds come from the given videos: check those).' if backgrounds else '.')},
-                synth=_params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds))
+                source=f'ppma synth {out} --classes {",".join(names)} --per-class {p["per_class"]} --size {p["size"]} '
+                       f'--frames {p["frames"]} --fps {p["fps"]} --style {p["style"]} --seed {p["seed"]}'
+                       + (f' --backgrounds {p["backgrounds"]}' if p['backgrounds'] else ''),
+                privacy={'notes': ('Procedurally rendered virtual humans; no real person appears' if p['people'] else
+                                   'The scenes of the other look with no person drawn (an exact No-Human version)')
+                                  + (' (backgrounds come from the given videos: check those).' if p['backgrounds'] else '.')},
+                synth=p)
     body = (f'# {meta["title"]}\n\nProcedural videos of an articulated 3-D body (16 joints) performing {len(names)} actions '
             f'defined as joint-angle motions, with random body proportions, colours, speed, amplitude, phase and handedness, '
             f'filmed by a randomly placed, slowly panning and shaking camera in front of '
-            f'{"frames of the given videos" if backgrounds else "a procedural wall and gridded floor"}. '
-            f'Classes (label order): {", ".join(names)}.\n')
+            f'{"frames of the given videos" if p["backgrounds"] else "a procedural wall and gridded floor"}. '
+            f'Classes (label order): {", ".join(names)}.'
+            + ('' if p['people'] else ' Here nobody is drawn: each video is its scene without the person.') + '\n')
     return meta, body
