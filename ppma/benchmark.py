@@ -16,13 +16,10 @@ from .data import card_split, load_card, read_split, sample_exists, save_card
 log = get_logger('ppma.benchmark')
 
 # %% auto #0
-__all__ = ['log', 'DOWNSTREAM_ACTIONS', 'PRETRAIN', 'EMBEDDED_EPOCHS', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'cut_clips',
-           'clip_card', 'real_footage', 'embedded_data', 'pretrain', 'downstream', 'summary_table', 'paper_sources',
-           'plan', 'check_plan', 'run_embedded', 'render_report', 'measure_step', 'paper_commands']
+__all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'cut_clips', 'clip_card', 'real_footage', 'paper_sources', 'plan',
+           'check_plan', 'run_embedded', 'render_report', 'measure_step', 'paper_commands']
 
 # %% ../nbs/11_benchmark.ipynb #c006
-DOWNSTREAM_ACTIONS = ('clapping', 'kicking', 'waving_one_hand', 'raising_arms', 'sitting_down', 'turning_around')
-
 def cut_clips(src, out, seconds=2.0, max_side=None):
     "Cut a video into consecutive clips of `seconds`; returns their paths."
     from ppma.human_removal import read_video
@@ -61,76 +58,6 @@ def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
                              audit_detector='OpenCV HOG, Daimler model', audit_detector_recall='0.73 on vtest.avi (count-based, 44 people counted by eye)'))
     return real, nohuman
 
-def embedded_data(root=None, workers=2, progress=True):
-    "All four embedded datasets' cards: `real`, `nohuman`, `synthetic`, `downstream` (made once)."
-    from ppma.synth import make_synth
-    from ppma.training import SOURCE_ACTIONS
-    root = Path(root or repo_root()/'runs'/'data')
-    real, nohuman = real_footage(root/'vtest', workers=workers, progress=progress)
-    syn = root/'synth'/'card.md'
-    if not syn.exists(): make_synth(root/'synth', SOURCE_ACTIONS, per_class=12, val_fraction=0.25, size=80, frames=32, fps=15,
-                                    style='mannequin', seed=0, name='synth', workers=workers, progress=progress)
-    down = root/'downstream'/'card.md'
-    if not down.exists():
-        make_synth(root/'downstream', DOWNSTREAM_ACTIONS, per_class=16, val_fraction=0.25, size=80, frames=32, fps=15,
-                   style='stick', seed=1, name='downstream', workers=workers, progress=progress)
-        c = load_card(down)
-        c['source'] += ('. Procedural downstream task: six actions the source set does not have, drawn as stick figures '
-                        '(the source set uses shaded mannequins), seed 1.')
-        save_card(down, c, (down.read_text().split('---\n', 2)[2]))
-    return {'real': real, 'nohuman': nohuman, 'synthetic': syn, 'downstream': down}
-
-# %% ../nbs/11_benchmark.ipynb #c008
-PRETRAIN = {  # recipe: [(stage, dataset, init recipe)]
-    'random_init': [],
-    'mae_with_humans': [('mae', 'real', None)],
-    'mae_nohuman': [('mae', 'nohuman', None)],
-    'mae_synthetic': [('mae', 'synthetic', None)],
-    'align_synthetic': [('align', 'synthetic', None)],
-    'ppma': [('align', 'synthetic', 'mae_nohuman')],
-}
-EMBEDDED_EPOCHS = {'mae': 16, 'align': 8, 'finetune': 6, 'linear_probe': 60, 'average': 3}
-
-def pretrain(data, out, epochs=None, workers=2):
-    "Checkpoints of every pre-training recipe (`None` for random init), each trained once."
-    from ppma.training import train
-    e, ck = {**EMBEDDED_EPOCHS, **(epochs or {})}, {'random_init': None}
-    for name in PRETRAIN:
-        for stage, d, init in PRETRAIN[name]:
-            init_ck = ck[init] if init else 'none'
-            ck[name] = train(stage, recipe=name, data=str(data[d]), init=init_ck, epochs=e[stage], out_dir=Path(out)/'pretrain'/name,
-                             workers=workers, val=False, resume=True, skip_finished=True)['checkpoint']
-    return ck
-
-def downstream(ck, data, out, seeds=(0, 1), epochs=None, workers=2):
-    "Linear probes and fine-tuning of every recipe on the downstream task, plus the two averages."
-    from ppma.training import train
-    e, out = {**EMBEDDED_EPOCHS, **(epochs or {})}, Path(out)
-    # a rerun keeps finished runs (and their results rows) and resumes interrupted ones instead of training them again
-    kw = lambda s: dict(data=str(data['downstream']), seed=s, workers=workers, results=out/'results.csv', resume=True,
-                        skip_finished=True)
-    for s in seeds:
-        for name, c in ck.items():
-            for stage in ('linear_probe', 'finetune'):
-                train(stage, recipe=name, init=c or 'none', epochs=e[stage], out_dir=out/'downstream'/name/f'{stage}_s{s}', **kw(s))
-        pair = [ck['mae_nohuman'], ck['ppma']]
-        for then in ('linear_probe', 'finetune'):
-            train('average', recipe='average_fixed_50_50', init=pair, mix='fixed', then=then, epochs=e[then],
-                  out_dir=out/'downstream'/'average_fixed'/f'{then}_s{s}', **kw(s))
-        train('average', recipe='average_learned', init=pair, mix='learned', epochs=e['average'],
-              out_dir=out/'downstream'/'average_learned'/f'linear_probe_s{s}', **kw(s))
-
-def summary_table(out):
-    "Top-1 (%) of every recipe x protocol x seed, with the mean and std over seeds, as Markdown."
-    from ppma.evaluate import load_results, markdown_table
-    df = load_results(Path(out)/'results.csv')
-    t = df.pivot_table(index='recipe', columns=['protocol', 'seed'], values='top1', aggfunc='last').mul(100)
-    for p in sorted({c[0] for c in t.columns}):
-        cols = [c for c in t.columns if c[0] == p]
-        t[(p, 'mean')], t[(p, 'std')] = t[cols].mean(1), t[cols].std(1)
-    t = t[sorted(t.columns, key=lambda c: (c[0], str(c[1])))]
-    t.columns = [f'{p} {s}' if isinstance(s, str) else f'{p} seed {s}' for p, s in t.columns]
-    return markdown_table(t.reset_index())
 
 # %% ../nbs/11_benchmark.ipynb #c010
 PAPER_PRETRAIN = {'mae_with_humans': [('mae', ['kinetics150'], None)], 'mae_nohuman': [('mae', ['nohuman_kinetics150'], None)],
@@ -192,20 +119,14 @@ def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, 
     return names
 
 # %% ../nbs/11_benchmark.ipynb #c014
-def run_embedded(out=None, seeds=(0, 1), epochs=None, workers=2, report=True, progress=True):
-    "The embedded benchmark end to end; returns the summary table (Markdown)."
-    out = Path(out or repo_root()/'runs'/'benchmark')
+def run_embedded(out=None, scale='demo', workers=2, report=True, progress=True):
+    "`make demo`: the real-footage showcase, then the miniature benchmark; returns its table and its pass/fail lines."
+    from ppma.miniature import run_miniature
+    out = Path(out or repo_root()/'runs'/('benchmark' if scale == 'demo' else f'benchmark-{scale}'))
     t0 = time.time()
-    data = embedded_data(workers=workers, progress=progress)
-    log.info(f'data ready in {time.time() - t0:.0f} s')
-    ck = pretrain(data, out, epochs, workers)
-    log.info(f'pre-training done at {time.time() - t0:.0f} s')
-    downstream(ck, data, out, seeds, epochs, workers)
-    log.info(f'downstream done at {time.time() - t0:.0f} s')
-    if report: render_report(out)
-    table = summary_table(out)
-    (out/'summary.md').write_text(table + '\n')
-    return table
+    real_footage(out/'data'/'vtest', seconds=24, segments=2, workers=workers, progress=progress)
+    log.info(f'real-footage showcase ready in {time.time() - t0:.0f} s')
+    return run_miniature(out, scale, workers=workers, progress=progress, report=report)
 
 def render_report(out):
     "Execute `nbs/report.ipynb` on a runs folder (figures in `<out>/report`)."

