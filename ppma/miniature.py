@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_miniature.ipynb #m03
 from __future__ import annotations
-import json, math, multiprocessing, shutil, time
+import json, logging, math, multiprocessing, os, shutil, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .training import SOURCE_ACTIONS, load_source, stage_config, train
 log = get_logger('ppma.miniature')
 
 # %% auto #0
-__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'SCALES', 'PRETRAIN', 'vtest_plate', 'square_crops',
+__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'vtest_plate', 'square_crops',
            'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit', 'centre_clips',
            'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines', 'recipes', 'shuffled_list', 'run_dir',
            'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs', 'average_jobs', 'run_jobs', 'per_video',
@@ -71,14 +71,17 @@ def clean_plates(out, *, per_place=6, seed=0):
 
 # %% ../nbs/12_miniature.ipynb #m10
 DOWNSTREAM_ACTIONS = ('clapping', 'kicking', 'waving_one_hand', 'raising_arms', 'sitting_down', 'turning_around')
-RENDER = dict(size=96, frames=32, fps=15)
-ZOOM = {'people': 1.6, 'synthetic': 2.0}      # mannequins fill the frame (at 1.6 Align learns half as fast: see the README)
-SCALES = {   # videos per class, seeds of each pre-training and of each downstream run, epochs, MAE updates
-    'demo': dict(real=36, real_val=0.1, source=160, source_val=0.25, down_train=10, down_val=20, seeds=3, pretrain_seeds=1,
-                 oracle=False, averaging=False, mae_updates=480, epochs={'align': 30, 'finetune': 30, 'linear_probe': 100}),
-    'study': dict(real=100, real_val=0.1, source=300, source_val=0.2, down_train=10, down_val=40, seeds=5, pretrain_seeds=2,
-                  oracle=True, averaging=True, mae_updates=1200, epochs={'align': 40, 'finetune': 40, 'linear_probe': 100}),
+RENDER = dict(size=96, frames=32, fps=15, zoom=2.0)   # for the remover (its detector wants tall people); read at 64 px
+SCALES = {   # videos per class; seeds of each pre-training and of each downstream run; epochs; MAE updates; study-only rows
+    'demo': dict(real=28, real_val=0.1, source=160, source_val=0.25, down_train=15, down_val=20, seeds=3, pretrain_seeds=1,
+                 study_rows=False, mae_updates=480, epochs={'align': 24, 'finetune': 25, 'linear_probe': 100}),
+    'study': dict(real=100, real_val=0.1, source=300, source_val=0.2, down_train=15, down_val=40, seeds=5, pretrain_seeds=2,
+                  study_rows=True, mae_updates=1500, epochs={'align': 40, 'finetune': 40, 'linear_probe': 100}),
+    # the test suite's: every step of a run in about a minute; its numbers mean nothing
+    'smoke': dict(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, seeds=2, pretrain_seeds=1,
+                  study_rows=False, mae_updates=2, epochs={'align': 1, 'finetune': 1, 'linear_probe': 2}),
 }
+STUDY_ROWS = ('mae_oracle', 'mae_synthetic')   # and the averages: the first to leave the demo's 20 minutes
 
 def check_scale(scale):
     "The settings of a scale, or a clear error."
@@ -91,16 +94,15 @@ def world(root, scale='demo', *, workers=2, progress=True):
     s, root = check_scale(scale), Path(root)
     plates = clean_plates(root/'plates')
     kw = dict(**RENDER, workers=workers, progress=progress)
-    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', backgrounds=plates, seed=100,
-                  zoom=ZOOM['people'], **kw)
+    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', backgrounds=plates, seed=100, **kw)
     cards = {'real': make_synth(root/'real', name='mini_real', **people),
              'oracle': make_synth(root/'oracle', name='mini_oracle', people=False, **people)}
     cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
     cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s['source'], val_fraction=s['source_val'],
-                                    style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
+                                    style='mannequin', seed=200, name='mini_synthetic', **kw)
     n = s['down_train'] + s['down_val']
     cards['downstream'] = make_synth(root/'downstream', DOWNSTREAM_ACTIONS, per_class=n, val_fraction=s['down_val'] / n,
-                                     style='realistic', backgrounds=plates, seed=300, name='mini_downstream', zoom=ZOOM['people'], **kw)
+                                     style='realistic', backgrounds=plates, seed=300, name='mini_downstream', **kw)
     return cards
 
 def no_human(real, out, lists, *, workers=2, progress=True):
@@ -184,7 +186,7 @@ PRETRAIN = {  # recipe: (stage, dataset, recipe whose checkpoint it starts from)
     'random_init': None,
     'mae_with_humans': ('mae', 'real', None),
     'mae_nohuman': ('mae', 'nohuman', None),
-    'mae_oracle': ('mae', 'oracle', None),                # study scale: the people rendered away exactly
+    'mae_oracle': ('mae', 'oracle', None),                # the people rendered away exactly
     'mae_synthetic': ('mae', 'synthetic', None),
     'align_synthetic': ('align', 'synthetic', None),
     'align_shuffled': ('align', 'shuffled', None),        # negative control: the same videos, labels permuted
@@ -192,14 +194,18 @@ PRETRAIN = {  # recipe: (stage, dataset, recipe whose checkpoint it starts from)
 }
 
 def recipes(scale):
-    "The recipes a scale runs (the oracle row only in the study)."
-    return [r for r in PRETRAIN if r != 'mae_oracle' or SCALES[scale]['oracle']]
+    "The recipes a scale runs (`STUDY_ROWS` only where the scale has room for them)."
+    return [r for r in PRETRAIN if r not in STUDY_ROWS or SCALES[scale]['study_rows']]
 
 def shuffled_list(card, out, seed=0):
-    "The training list of `card` with its labels permuted (the negative control's data)."
+    "The training list of `card` with labels that say nothing about the videos: each class's videos get every label "
+    "equally often, in random order (a plain permutation leaves chance correlations that a model learns on small sets)."
     c = load_card(card)
-    rows = read_split(Path(c['path']).parent/c['splits']['train'])
-    labels = np.random.default_rng(seed).permutation([l for _, l in rows])
+    rows = read_split(card_split(c, 'train'))
+    rng, k, labels = np.random.default_rng(seed), max(l for _, l in rows) + 1, [None] * len(rows)
+    for cls in sorted({l for _, l in rows}):
+        idx = [i for i, (_, l) in enumerate(rows) if l == cls]
+        for i, l in zip(rng.permutation(idx), np.resize(rng.permutation(k), len(idx))): labels[i] = int(l)
     atomic_write_text(out, ''.join(f'{r};{l}\n' for (r, _), l in zip(rows, labels)))
     return out
 
@@ -225,7 +231,7 @@ def pretrain_jobs(cards, out, scale, shuffled):
         for p in range(s['pretrain_seeds']):
             kw = dict(stage=stage, recipe=name, data=str(card), split=str(shuffled) if data == 'shuffled' else None, seed=p,
                       epochs=epochs, init=str(checkpoint(out, init, p)) if init else 'none', out_dir=str(run_dir(out, name, p)),
-                      results=str(Path(out)/'pretrain'/'results.csv'), workers=0, resume=True, skip_finished=True)
+                      results=str(Path(out)/'pretrain'/'results.csv'), workers=0, skip_finished=True)
             jobs[(name, p)] = ('train', kw, [(init, p)] if init else [])
     return jobs
 
@@ -233,7 +239,7 @@ def downstream_jobs(cards, out, scale):
     "`{(recipe, protocol, seed): (kind, kwargs, needs)}`: probe and fine-tune of every recipe (and the averages) per seed."
     s, out, jobs = SCALES[scale], Path(out), {}
     common = lambda seed, d: dict(data=str(cards['downstream']), seed=seed, out_dir=str(out/'downstream'/d), workers=0,
-                                  results=str(out/'results.csv'), resume=True, skip_finished=True)
+                                  results=str(out/'results.csv'), skip_finished=True)
     for seed in range(s['seeds']):
         p = seed % s['pretrain_seeds']
         for name in recipes(scale):
@@ -241,7 +247,7 @@ def downstream_jobs(cards, out, scale):
             for protocol in ('linear_probe', 'finetune'):
                 kw = dict(stage=protocol, recipe=name, init=init, epochs=s['epochs'][protocol], **common(seed, f'{name}/{protocol}_s{seed}'))
                 jobs[(name, protocol, seed)] = ('train', kw, needs)
-        if s['averaging']: jobs.update(average_jobs(out, seed, p, common))
+        if s['study_rows']: jobs.update(average_jobs(out, seed, p, common))
     return jobs
 
 def average_jobs(out, seed, p, common):
@@ -256,10 +262,10 @@ def average_jobs(out, seed, p, common):
 
 # %% ../nbs/12_miniature.ipynb #m26
 def _job(kind, kw):
-    "One job in a pool process."
-    torch.set_num_threads(1)
+    "One job in a pool process: one thread, no progress bars or notes of its own (the benchmark's bar counts the jobs)."
+    torch.set_num_threads(1); os.environ['TQDM_DISABLE'] = '1'; logging.getLogger('ppma').setLevel(logging.WARNING)
     if kind == 'baselines': return trivial_baselines(**kw)
-    train(**kw)
+    train(**{**kw, 'resume': Path(kw['out_dir']).exists()})    # resume what an interrupted benchmark left
 
 def run_jobs(jobs, *, workers=2, progress=True):
     "Run `{key: (kind, kwargs, needs)}` on `workers` processes, each once the jobs it needs are done; returns `{key: result}`."

@@ -1,0 +1,68 @@
+"The miniature benchmark: its controls can fail, its statistics are right, and a whole run at smoke scale holds together."
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from ppma.data import VideoClipDataset, read_split, save_card
+from ppma.miniature import SCALES, run_miniature, shuffled_list, wilson
+from ppma.testing import write_test_video
+from ppma.training import train
+
+
+@pytest.fixture(scope='module')
+def tints(tmp_path_factory):
+    "Three classes of noise tinted red, green or blue, 12 training and 10 validation videos each: learnt in a few epochs."
+    root, rng = tmp_path_factory.mktemp('tints'), np.random.default_rng(0)
+    for sub, n in (('train', 12), ('val', 10)):
+        rows = []
+        for label in range(3):
+            for i in range(n):
+                f = rng.integers(0, 120, (16, 32, 32, 3), dtype=np.uint8); f[..., label] += 120
+                write_test_video(root / sub / f'{label}_{i}.mp4', frames=f); rows.append(f'{sub}/{label}_{i}.mp4;{label}\n')
+        (root / f'{sub}.csv').write_text(''.join(rows))
+    return save_card(root / 'tints.md', {'name': 'tints', 'num_classes': 3, 'label_space': 'tints',
+                                         'splits': {'train': 'train.csv', 'val': 'val.csv'}})
+
+
+def test_the_negative_control_lands_at_chance_where_true_labels_learn(tints, tmp_path):
+    kw = dict(data=str(tints), init='none', epochs=6, batch_size=6, lr=2e-3, **TINY)
+    true = train('align', out_dir=tmp_path / 'true', **kw)['val']['acc1']
+    control = train('align', split=str(shuffled_list(tints, tmp_path / 'shuffled.csv')), out_dir=tmp_path / 'shuffled', **kw)['val']['acc1']
+    lo, hi = wilson(control, 30)
+    assert lo <= 1 / 3 <= hi, f'shuffled labels reached {control:.2f} on 30 videos'
+    assert true > wilson(1 / 3, 30)[1], f'true labels reached only {true:.2f}: the control proves nothing'
+
+
+def test_cached_and_decoded_sampling_give_the_same_clips(tints):
+    rows = read_split(Path(tints).parent / 'train.csv')[:6]
+    for train_views in (True, False):
+        a, b = (VideoClipDataset(rows, Path(tints).parent, num_frames=4, clip_seconds=0.6, size=32, train=train_views, cache=c)
+                for c in (False, True))
+        for d in (a, b): d.set_epoch(7)
+        for i in (0, 3, 0, 5):
+            assert (a[i].video == b[i].video).all()
+
+
+def test_mae_reports_its_held_out_loss_beside_predicting_the_mean(tints, tmp_path):
+    s = train('mae', data=str(tints), epochs=2, batch_size=6, out_dir=tmp_path / 'mae', **TINY)
+    assert s['val']['videos'] == 30 and 0.9 < s['val']['baseline'] <= 1.0 and s['val']['loss'] > 0
+    logged = [json.loads(l) for l in (tmp_path / 'mae' / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['split'] for r in logged].count('val') == 1 and 'baseline' in logged[-1]
+
+
+def test_a_smoke_scale_run_holds_together_and_a_rerun_trains_nothing(tmp_path):
+    table, checks = run_miniature(tmp_path / 'b', 'smoke', progress=False, report=False)
+    summary = json.loads((tmp_path / 'b' / 'summary.json').read_text())
+    recipes = {(r['recipe'], r['protocol']) for r in summary['rows']}
+    assert len(recipes) == 6 * 2 and all(r['seeds'] == SCALES['smoke']['seeds'] for r in summary['rows'])
+    assert {o['recipe'] for o in summary['objectives']} == {'mae_with_humans', 'mae_nohuman', 'align_synthetic',
+                                                            'align_shuffled', 'ppma'}
+    assert all(l.startswith(('PASS', 'FAIL')) for l in checks.splitlines()) and len(checks.splitlines()) >= 10
+    assert '| chance |' in table and 'mean colour' in table and 'motion energy' in table
+    assert 0 <= summary['removal']['person_pixels_left'] <= 1
+    results = (tmp_path / 'b' / 'results.csv').read_text()
+    run_miniature(tmp_path / 'b', 'smoke', progress=False, report=False)
+    assert (tmp_path / 'b' / 'results.csv').read_text() == results          # finished runs kept: no second row
