@@ -124,7 +124,7 @@ def run_embedded(out=None, scale='demo', workers=2, report=True, progress=True):
     from ppma.miniature import run_miniature
     out = Path(out or repo_root()/'runs'/('benchmark' if scale == 'demo' else f'benchmark-{scale}'))
     t0 = time.time()
-    real_footage(out/'data'/'vtest', seconds=24, segments=2, workers=workers, progress=progress)
+    real_footage(out/'data'/'vtest', seconds=12, segments=1, workers=workers, progress=progress)
     log.info(f'real-footage showcase ready in {time.time() - t0:.0f} s')
     return run_miniature(out, scale, workers=workers, progress=progress, report=report)
 

@@ -114,7 +114,7 @@ def cmd_evaluate(a):
 def cmd_synth(a):
     from ppma.synth import make_synth
     card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
-                      a.seed, a.workers, a.occluders, a.second_person, overwrite=a.overwrite)
+                      a.seed, a.workers, a.occluders, a.second_person, overwrite=a.overwrite, zoom=a.zoom, people=not a.empty)
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
 
@@ -187,6 +187,8 @@ def parser():
     sy.add_argument('--seed', type=int, default=0); sy.add_argument('--workers', type=int, default=2)
     sy.add_argument('--occluders', type=float, default=0.0, help='probability of an occluding pole per video')
     sy.add_argument('--second-person', type=float, default=0.0, help='probability of a second, distracting person')
+    sy.add_argument('--zoom', type=float, default=1.0, help='focal length factor: 2 fills the frame with the person')
+    sy.add_argument('--empty', action='store_true', help='the same scenes with nobody drawn (an exact No-Human twin)')
     sy.add_argument('--overwrite', action='store_true', help='delete the videos, lists and card already in out_dir and start again')
     sy.set_defaults(fn=cmd_synth)
     rh = sub.add_parser('remove-humans', help='segment and inpaint people away, with a privacy audit')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_miniature.ipynb #m03
 from __future__ import annotations
-import json, logging, math, multiprocessing, os, shutil, time
+import functools, json, logging, math, multiprocessing, shutil, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -25,12 +25,12 @@ from .training import SOURCE_ACTIONS, load_source, stage_config, train
 log = get_logger('ppma.miniature')
 
 # %% auto #0
-__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'vtest_plate', 'square_crops',
-           'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit', 'centre_clips',
-           'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines', 'recipes', 'shuffled_list', 'run_dir',
-           'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs', 'average_jobs', 'run_jobs', 'per_video',
-           'widest', 'compare', 'downstream_rows', 'last_val', 'objectives', 'wilson', 'checks', 'pct', 'span', 'delta',
-           'markdown', 'baseline_jobs', 'run_miniature', 'plot_differences']
+__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'vtest_plate',
+           'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit',
+           'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines', 'recipes',
+           'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs', 'average_jobs',
+           'run_jobs', 'per_video', 'widest', 'compare', 'downstream_rows', 'last_val', 'objectives', 'wilson',
+           'checks', 'pct', 'span', 'delta', 'markdown', 'baseline_jobs', 'run_miniature', 'plot_differences']
 
 # %% ../nbs/12_miniature.ipynb #m06
 PLACES = ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')   # OpenCV's photos, nobody in them
@@ -71,12 +71,13 @@ def clean_plates(out, *, per_place=6, seed=0):
 
 # %% ../nbs/12_miniature.ipynb #m10
 DOWNSTREAM_ACTIONS = ('clapping', 'kicking', 'waving_one_hand', 'raising_arms', 'sitting_down', 'turning_around')
-RENDER = dict(size=96, frames=32, fps=15, zoom=2.0)   # for the remover (its detector wants tall people); read at 64 px
+RENDER = dict(size=96, frames=32, fps=15)       # for the remover (its detector wants tall people); read at 64 px
+ZOOM = {'people': 1.6, 'synthetic': 2.0}        # mannequins fill the frame; see the text above for what each zoom gave
 SCALES = {   # videos per class; seeds of each pre-training and of each downstream run; epochs; MAE updates; study-only rows
-    'demo': dict(real=28, real_val=0.1, source=160, source_val=0.25, down_train=15, down_val=20, seeds=3, pretrain_seeds=1,
-                 study_rows=False, mae_updates=480, epochs={'align': 24, 'finetune': 25, 'linear_probe': 100}),
-    'study': dict(real=100, real_val=0.1, source=300, source_val=0.2, down_train=15, down_val=40, seeds=5, pretrain_seeds=2,
-                  study_rows=True, mae_updates=1500, epochs={'align': 40, 'finetune': 40, 'linear_probe': 100}),
+    'demo': dict(real=36, real_val=0.1, source=160, source_val=0.25, down_train=15, down_val=20, seeds=3, pretrain_seeds=1,
+                 study_rows=False, mae_updates=480, epochs={'align': 30, 'finetune': 25, 'linear_probe': 100}),
+    'study': dict(real=60, real_val=0.1, source=200, source_val=0.25, down_train=15, down_val=30, seeds=5, pretrain_seeds=2,
+                  study_rows=True, mae_updates=1200, epochs={'align': 30, 'finetune': 25, 'linear_probe': 100}),
     # the test suite's: every step of a run in about a minute; its numbers mean nothing
     'smoke': dict(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, seeds=2, pretrain_seeds=1,
                   study_rows=False, mae_updates=2, epochs={'align': 1, 'finetune': 1, 'linear_probe': 2}),
@@ -94,15 +95,17 @@ def world(root, scale='demo', *, workers=2, progress=True):
     s, root = check_scale(scale), Path(root)
     plates = clean_plates(root/'plates')
     kw = dict(**RENDER, workers=workers, progress=progress)
-    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', backgrounds=plates, seed=100, **kw)
+    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', backgrounds=plates, seed=100,
+                  zoom=ZOOM['people'], **kw)
     cards = {'real': make_synth(root/'real', name='mini_real', **people),
              'oracle': make_synth(root/'oracle', name='mini_oracle', people=False, **people)}
     cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
     cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s['source'], val_fraction=s['source_val'],
-                                    style='mannequin', seed=200, name='mini_synthetic', **kw)
+                                    style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
     n = s['down_train'] + s['down_val']
     cards['downstream'] = make_synth(root/'downstream', DOWNSTREAM_ACTIONS, per_class=n, val_fraction=s['down_val'] / n,
-                                     style='realistic', backgrounds=plates, seed=300, name='mini_downstream', **kw)
+                                     style='realistic', backgrounds=plates, seed=300, name='mini_downstream',
+                                     zoom=ZOOM['people'], **kw)
     return cards
 
 def no_human(real, out, lists, *, workers=2, progress=True):
@@ -263,7 +266,8 @@ def average_jobs(out, seed, p, common):
 # %% ../nbs/12_miniature.ipynb #m26
 def _job(kind, kw):
     "One job in a pool process: one thread, no progress bars or notes of its own (the benchmark's bar counts the jobs)."
-    torch.set_num_threads(1); os.environ['TQDM_DISABLE'] = '1'; logging.getLogger('ppma').setLevel(logging.WARNING)
+    torch.set_num_threads(1); logging.getLogger('ppma').setLevel(logging.WARNING)
+    tqdm.__init__ = functools.partialmethod(tqdm.__init__, disable=True)     # the runs' own bars (tqdm is imported by now)
     if kind == 'baselines': return trivial_baselines(**kw)
     train(**{**kw, 'resume': Path(kw['out_dir']).exists()})    # resume what an interrupted benchmark left
 

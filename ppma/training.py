@@ -68,7 +68,7 @@ PRESETS = {
         mae=dict(epochs=40, batch_size=32, ref_batch=32, lr=1.5e-3, min_lr=1e-5, warmup=0.1, weight_decay=0.05,
                  betas=(0.9, 0.95), repeat=1, mask='random', mask_ratio=0.9, decoder_type='ppma', amp='none', save_every=10,
                  eval_every=10),
-        align=dict(epochs=24, batch_size=32, ref_batch=32, lr=1e-3, min_lr=1e-5, warmup=0.1, weight_decay=0.05,
+        align=dict(epochs=30, batch_size=32, ref_batch=32, lr=1e-3, min_lr=1e-5, warmup=0.1, weight_decay=0.05,
                    amp='none', save_every=10, eval_every=10),
         finetune=dict(epochs=25, batch_size=16, ref_batch=16, lr=3e-3, min_lr=1e-5, warmup=0.1, weight_decay=0.05,
                       amp='none', save_every=20),
