@@ -320,7 +320,7 @@ def image_figure(path, title):
 from matplotlib.ticker import MaxNLocator
 
 def plot_run(metrics_jsonl, title=None):
-    "One run's curves per epoch from its `metrics.jsonl`: loss, top-1 (where there are labels), learning rate; train and val."
+    "One run's curves per epoch from its `metrics.jsonl`: loss (MAE: beside predicting the mean), top-1 (where there are labels), learning rate; train and val."
     from ppma.core import read_jsonl
     import pandas as pd
     path = Path(metrics_jsonl)
@@ -342,6 +342,8 @@ def plot_run(metrics_jsonl, title=None):
             if not has(d, c): continue
             d = d[d[c].notna()]
             ax.plot(d.epoch + 1, d[c] * scale, label=label, markersize=6 if last <= 30 else 3, **style)
+        if c == 'loss' and has(val, 'baseline'):          # MAE: what predicting each patch's mean scores on the same clips
+            ax.axhline(val['baseline'].dropna().iloc[-1], color='grey', linestyle=':', label='predicting the mean')
         ax.set_title(name); ax.set_xlabel('epoch'); ax.set_xlim(0.5, last + 0.5)
         if last > 12: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         else: ax.set_xticks(range(1, last + 1))

@@ -27,10 +27,10 @@ log = get_logger('ppma.miniature')
 # %% auto #0
 __all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'vtest_plate',
            'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit',
-           'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines', 'recipes',
-           'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs', 'average_jobs',
-           'run_jobs', 'per_video', 'widest', 'compare', 'downstream_rows', 'last_val', 'objectives', 'wilson',
-           'checks', 'pct', 'span', 'delta', 'markdown', 'baseline_jobs', 'run_miniature', 'plot_differences']
+           'note_removal', 'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines',
+           'recipes', 'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs',
+           'average_jobs', 'run_jobs', 'per_video', 'widest', 'compare', 'downstream_rows', 'last_val', 'objectives',
+           'wilson', 'checks', 'pct', 'span', 'delta', 'markdown', 'baseline_jobs', 'run_miniature', 'plot_differences']
 
 # %% ../nbs/12_miniature.ipynb #m06
 PLACES = ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')   # OpenCV's photos, nobody in them
@@ -144,6 +144,18 @@ def removal_audit(cards, *, videos=40):
         total += t; left += l
     return {'videos': min(videos, len(read_split(root['real']/'val.csv'))), 'person_pixels': total,
             'person_pixels_left': round(left / max(total, 1), 4)}
+
+
+def note_removal(cards):
+    "Write `removal_audit`'s figures into the No-Human card's privacy block (once); returns them."
+    card = cards['nohuman']
+    meta = load_card(card)
+    if 'person_pixels_left' not in meta['privacy']:
+        meta['privacy'].update(removal_audit(cards), detections_before=None, detections_after=None,
+                               audit='share of person pixels left, measured against the oracle twins (the audit detector '
+                                     'sees none of these rendered people, so it is off)')
+        save_card(card, meta, Path(card).read_text(encoding='utf-8').split('---\n', 2)[2])
+    return {k: meta['privacy'][k] for k in ('videos', 'person_pixels', 'person_pixels_left')}
 
 # %% ../nbs/12_miniature.ipynb #m17
 def centre_clips(card, which, cfg):
@@ -428,7 +440,7 @@ def run_miniature(out=None, scale='demo', *, workers=2, progress=True, report=Tr
     base, source_base = done[('baselines', 'downstream')], done[('baselines', 'synthetic')]
     atomic_write_text(out/'baselines.json', json.dumps({'downstream': base, 'synthetic': source_base}))
     times['training'] = time.time() - t0 - times['data']
-    rows, objs, removal = downstream_rows(per_video(out)), objectives(out, scale), removal_audit(cards)
+    rows, objs, removal = downstream_rows(per_video(out)), objectives(out, scale), note_removal(cards)
     results = checks(rows, objs, base, source_base)
     table = markdown(rows, objs, base, source_base) + (
         f"\nremove-humans left {100 * removal['person_pixels_left']:.1f}% of the person pixels of {removal['videos']} `real` "

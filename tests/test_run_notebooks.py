@@ -28,7 +28,7 @@ def papermill(nb, out, *args):
 def runs(toy, tmp_path_factory):
     "A one-epoch MAE and a linear probe from it, each run through nbs/train.ipynb with tiny settings on the toy card."
     d = tmp_path_factory.mktemp('train_nb')
-    settings = ['-p', 'workers', '0', '-y', 'settings: ' + json.dumps({k: v for k, v in TINY.items() if k != 'workers'})]
+    settings = ['-p', 'workers', '0', '-p', 'batch_size', '6', '-y', 'settings: ' + json.dumps({k: v for k, v in TINY.items() if k != 'workers'})]
     mae = papermill('nbs/train.ipynb', d / 'mae.ipynb', '-p', 'stage', 'mae', '-p', 'epochs', '1', '-p', 'data', str(toy),
                     '-p', 'out_dir', str(d / 'mae'), *settings)
     lp = papermill('nbs/train.ipynb', d / 'lp.ipynb', '-p', 'stage', 'linear_probe', '-p', 'init', str(d / 'mae' / 'checkpoint.pt'),
@@ -58,9 +58,10 @@ def test_the_curves_plot_every_per_epoch_record(runs, name):
     pts = json.loads((d / name / 'curves.json').read_text())
     assert pts['loss']['train'] == [[r['epoch'] + 1, r['loss']] for r in ep]
     assert pts['learning rate']['train'] == [[r['epoch'] + 1, r['lr']] for r in ep]
-    if name == 'mae':                                          # one epoch, no labels: one point per panel, no top-1 panel
-        assert len(ep) == 1 and not val and set(pts) == {'loss', 'learning rate'}
-        assert set(pts['loss']) == {'train'}
+    if name == 'mae':                     # one epoch, no labels: no top-1 panel; the held-out loss beside predicting the mean
+        assert len(ep) == 1 and len(val) == 1 and set(pts) == {'loss', 'learning rate'}
+        assert set(pts['loss']) == {'train', 'val', 'predicting the mean'}
+        assert pts['loss']['val'] == [[1, val[0]['loss']]] and pts['loss']['predicting the mean'][0][1] == val[0]['baseline']
     else:                                                      # a cached probe: train_epoch records, then one val record
         assert len(ep) == 3 and len(val) == 1
         assert pts['loss']['val'] == [[r['epoch'] + 1, r['loss']] for r in val]
@@ -105,7 +106,7 @@ def test_results_rows_record_the_papermill_command(runs):
         if cmd[i] == '-p': args[cmd[i + 1]] = cmd[i + 2]; i += 3
         else: yaml.append(cmd[i + 1]); i += 2
     assert args == {'stage': 'linear_probe', 'data': args['data'], 'init': str(d / 'mae' / 'checkpoint.pt'), 'epochs': '3',
-                    'out_dir': str(d / 'lp'), 'workers': '0'}
+                    'out_dir': str(d / 'lp'), 'workers': '0', 'batch_size': '6'}
     assert len(yaml) == 1 and yaml[0].startswith('settings: ') and json.loads(yaml[0][len('settings: '):]) == {k: v for k, v in TINY.items() if k != 'workers'}
 
 
