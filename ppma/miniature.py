@@ -204,7 +204,7 @@ PRETRAIN = {  # recipe: (stage, dataset, recipe whose checkpoint it starts from)
     'mae_oracle': ('mae', 'oracle', None),                # the people rendered away exactly
     'mae_synthetic': ('mae', 'synthetic', None),
     'align_synthetic': ('align', 'synthetic', None),
-    'align_shuffled': ('align', 'shuffled', None),        # negative control: the same videos, labels permuted
+    'align_shuffled': ('align', 'shuffled', None),        # negative control: the same videos, labels shuffled (balanced)
     'ppma': ('align', 'synthetic', 'mae_nohuman'),
 }
 
