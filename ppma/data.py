@@ -318,18 +318,17 @@ class VideoClipDataset(torch.utils.data.Dataset):
             win = window_frames(video, self.clip_seconds)
             starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
             return video.get([i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)])
-        if self.cache: return pick(self._cached(rel))
+        return pick(self._cached(rel)) if self.cache else self._read(rel, pick)
+
+    def _read(self, rel, fn):
+        "`fn(reader)` on the sample's video, within the decode time limit."
         def work():
-            with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as video: return pick(video)
+            with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as video: return fn(video)
         return run_with_timeout(work, self.decode_timeout)
 
     def _cached(self, rel):
         "The sample's frames, decoded once (uint8 in memory; a DataLoader worker keeps its own copy)."
-        if rel not in self._frames:
-            def work():
-                with open_video(resolve_sample(self.root, rel), self.decoder, self.frames_fps) as v:
-                    return CachedVideo(v.get(range(v.num_frames)), v.fps)
-            self._frames[rel] = run_with_timeout(work, self.decode_timeout)
+        if rel not in self._frames: self._frames[rel] = self._read(rel, lambda v: CachedVideo(v.get(range(v.num_frames)), v.fps))
         return self._frames[rel]
 
     def _finish(self, frames):

@@ -138,12 +138,11 @@ def person_left(real, nohuman, oracle, threshold=30):
 def removal_audit(cards, *, videos=40):
     "`person_left` over the first `videos` validation videos of the real set: the share of person pixels the remover left."
     root = {k: Path(cards[k]).parent for k in ('real', 'nohuman', 'oracle')}
-    total = left = 0
-    for rel, _ in read_split(root['real']/'val.csv')[:videos]:
+    rows, total, left = read_split(root['real']/'val.csv')[:videos], 0, 0
+    for rel, _ in rows:
         t, l = person_left(*(read_video(root[k]/rel)[0] for k in ('real', 'nohuman', 'oracle')))
         total += t; left += l
-    return {'videos': min(videos, len(read_split(root['real']/'val.csv'))), 'person_pixels': total,
-            'person_pixels_left': round(left / max(total, 1), 4)}
+    return {'videos': len(rows), 'person_pixels': total, 'person_pixels_left': round(left / max(total, 1), 4)}
 
 
 def note_removal(cards):
@@ -190,7 +189,7 @@ def fit_logistic(features, labels, num_classes, *, weight_decay=1e-3, steps=300)
 def trivial_baselines(card, cfg):
     "Per-video correctness (0/1, val rows) of the majority class and of logistic regression on mean colour and on motion energy."
     (xt, yt), (xv, yv) = centre_clips(card, 'train', cfg), centre_clips(card, 'val', cfg)
-    k = int(max(yt.max(), yv.max())) + 1
+    k = load_card(card)['num_classes']                # chance is 1 / the card's classes, present or not
     out = {'majority_class': (yv == torch.bincount(yt, minlength=k).argmax()).int().tolist()}
     for name, feature in (('mean_colour', mean_colour), ('motion_energy', motion_energy)):
         out[name] = (fit_logistic(feature(xt), yt, k)(feature(xv)) == yv).int().tolist()
@@ -446,14 +445,14 @@ def run_miniature(out=None, scale='demo', *, workers=2, progress=True, report=Tr
         f"\nremove-humans left {100 * removal['person_pixels_left']:.1f}% of the person pixels of {removal['videos']} `real` "
         "validation videos (measured against their oracle twins).\n")
     lines = '\n'.join(f'{"PASS" if ok else "FAIL"}  {text}' for ok, text in results)
-    summary = dict(scale=scale, rows=rows, objectives=objs, removal=removal, checks=[dict(passed=ok, check=t) for ok, t in results],
-                   seconds=times)
-    atomic_write_text(out/'summary.json', json.dumps(summary, indent=1, default=float))
     atomic_write_text(out/'summary.md', table + '\nCalibration checks:\n\n```\n' + lines + '\n```\n')
     if report:
         plot_differences(rows).savefig(out/'differences.png', dpi=120, bbox_inches='tight')
         render_report(out)
     times['total'] = time.time() - t0
+    summary = dict(scale=scale, rows=rows, objectives=objs, removal=removal, checks=[dict(passed=ok, check=t) for ok, t in results],
+                   seconds=times)
+    atomic_write_text(out/'summary.json', json.dumps(summary, indent=1, default=float))
     log.info(f'miniature ({scale}): data {times["data"]:.0f} s, training {times["training"]:.0f} s, total {times["total"]:.0f} s')
     return table, lines
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from ppma.data import VideoClipDataset, read_split, save_card
+from ppma.data import VideoClipDataset, load_card, read_split, save_card
 from ppma.miniature import SCALES, run_miniature, shuffled_list, wilson
 from ppma.testing import write_test_video
 from ppma.training import train
@@ -62,7 +62,8 @@ def test_a_smoke_scale_run_holds_together_and_a_rerun_trains_nothing(tmp_path):
                                                             'align_shuffled', 'ppma'}
     assert all(l.startswith(('PASS', 'FAIL')) for l in checks.splitlines()) and len(checks.splitlines()) >= 10
     assert '| chance |' in table and 'mean colour' in table and 'motion energy' in table
-    assert 0 <= summary['removal']['person_pixels_left'] <= 1
+    card = load_card(tmp_path / 'b' / 'data' / 'nohuman' / 'card.md')                # the pixel audit is in the card
+    assert summary['removal']['person_pixels'] > 0 and card['privacy']['person_pixels_left'] == summary['removal']['person_pixels_left']
     results = (tmp_path / 'b' / 'results.csv').read_text()
     run_miniature(tmp_path / 'b', 'smoke', progress=False, report=False)
     assert (tmp_path / 'b' / 'results.csv').read_text() == results          # finished runs kept: no second row
