@@ -11,7 +11,8 @@ import numpy as np
 
 from .checkpoints import load_checkpoint
 from .core import get_logger, repo_root, write_video
-from .data import card_split, load_card, read_split, sample_exists, save_card
+from .data import card_split, load_card, read_split, save_card
+from .prepare import sample_exists
 
 log = get_logger('ppma.benchmark')
 

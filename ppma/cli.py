@@ -17,7 +17,7 @@ __all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_con
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
-    from ppma.data import scan_split
+    from ppma.prepare import scan_split
     bad = scan_split(a.split, a.root, workers=a.workers, decoder=a.decoder, timeout=a.timeout)
     for rel, err in bad: print(f'UNREADABLE {rel}: {err}')
     print(f'{len(bad)} unreadable sample(s) in {a.split}')
@@ -32,7 +32,7 @@ def _splits(pairs):
     return out
 
 def cmd_data_check(a):
-    from ppma.data import check_dataset
+    from ppma.prepare import check_dataset
     report = check_dataset(a.card, a.root, _splits(a.split), decode=not a.no_decode, workers=a.workers)
     for n in report['notes']: print(n)
     for e in report['errors']: print(f'ERROR {e}')
@@ -40,7 +40,7 @@ def cmd_data_check(a):
     return 1 if report['errors'] else 0
 
 def cmd_data_resize(a):
-    from ppma.data import resize_dataset
+    from ppma.prepare import resize_dataset
     bad = resize_dataset(a.split, a.root, a.out, a.short_side, frames=a.frames, workers=a.workers)
     for rel, err in bad: print(f'FAILED {rel}: {err}')
     print(f'wrote {a.out}; {len(bad)} failure(s)')
@@ -83,7 +83,8 @@ def _value(v):
     except (ValueError, SyntaxError): return v
 
 def cmd_train(a):
-    from ppma.training import Preempted, train
+    from ppma.runs import Preempted
+    from ppma.training import train
     sets = {}
     for kv in a.set or []:
         k, eq, v = kv.partition('=')
@@ -105,7 +106,7 @@ def cmd_train(a):
 # %% ../nbs/10_cli.ipynb #c011
 def cmd_evaluate(a):
     from ppma.training import train
-    s = train('evaluate', a.preset, a.recipe, a.data, a.root, a.split, a.checkpoint, out_dir=a.out_dir, workers=a.workers,
+    s = train('evaluate', a.preset, recipe=a.recipe, data=a.data, data_root=a.root, split=a.split, init=a.checkpoint, out_dir=a.out_dir, workers=a.workers,
               results=a.results, test_clips=a.clips, test_crops=a.crops)
     print(f'{a.checkpoint}: {s["val"]}')
     return 0
@@ -141,7 +142,8 @@ def cmd_demo(a):
 
 # %% ../nbs/10_cli.ipynb #c019
 def parser():
-    from ppma.training import STAGES
+    from ppma.stages import STAGES
+    trainable = [n for n, s in STAGES.items() if s.reads == 'train']   # evaluate has its own command
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     sub = p.add_subparsers(dest='command', required=True)
     data = sub.add_parser('data', help='scan, check or pre-scale a dataset').add_subparsers(dest='action', required=True)
@@ -160,8 +162,8 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
-    t = sub.add_parser('train', help='run one stage: ' + ', '.join(STAGES[:-1]))
-    t.add_argument('--stage', required=True, choices=STAGES[:-1]); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
+    t = sub.add_parser('train', help='run one stage: ' + ', '.join(trainable))
+    t.add_argument('--stage', required=True, choices=trainable); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
     t.add_argument('--data', help='data cards or split lists, comma-separated'); t.add_argument('--data-root')
     t.add_argument('--split', help='train-list overrides, comma-separated, one per dataset'); t.add_argument('--init')
     t.add_argument('--epochs', type=int); t.add_argument('--batch-size', type=int); t.add_argument('--out-dir')

@@ -14,8 +14,7 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import (CARDS_DIR, append_jsonl, check_output_dir, clean_stale, get_logger, process_pool, read_jsonl,
-                       run_with_timeout, seeded, write_video)
+from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_timeout, seeded
 
 log = get_logger('ppma.data')
 
@@ -24,8 +23,7 @@ __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'check_rel', 'read_
            'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample',
            'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize',
            'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate', 'clip_mixup',
-           'mix_clips', 'load_card', 'card_split', 'card_classes', 'probe_sample', 'scan_split', 'check_dataset',
-           'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample', 'resize_dataset', 'save_card']
+           'mix_clips', 'load_card', 'card_split', 'card_classes', 'iter_frames', 'scale_short_side', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -440,65 +438,7 @@ def card_classes(card):
     names = card.get('class_names')
     return read_classes(card['path'].parent/names) if isinstance(names, str) else names
 
-# %% ../nbs/01_data.ipynb #c044
-from collections import Counter
-from tqdm import tqdm
-
-def probe_sample(root, rel, decoder='decord', frames_fps=25, timeout=60):
-    "None if the sample opens and decodes, else the error as text."
-    def work():
-        with open_video(resolve_sample(root, rel), decoder, frames_fps) as v:
-            v.get(sorted({0, v.num_frames // 2, v.num_frames - 1}))
-    try: run_with_timeout(work, timeout)
-    except Exception as e: return f'{type(e).__name__}: {e}'
-
-def _probe(args): return args[1], probe_sample(*args)
-
-def scan_split(split, root, workers=2, decoder='decord', timeout=60, progress=True):
-    "`[(relative_path, error)]` of every unreadable sample of a split, checked by `workers` processes."
-    rows = split if isinstance(split, list) else read_split(split)
-    jobs = [(root, rel, decoder, 25, timeout) for rel, _ in rows]
-    with process_pool(workers) as pool:
-        results = list(tqdm(pool.map(_probe, jobs, chunksize=4), total=len(jobs), desc='scan', disable=not progress))
-    return [(rel, err) for rel, err in results if err]
-
-# %% ../nbs/01_data.ipynb #c047
-def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True):
-    "Problems of a dataset on disk against its card: `{'errors': [...], 'notes': [...]}`."
-    card = card if isinstance(card, dict) else load_card(card)
-    splits, errors, notes, seen = splits or {}, [], [], {}
-    for which in ('train', 'val'):
-        try: path = card_split(card, which, splits.get(which))
-        except FileNotFoundError as e: notes.append(str(e)); continue
-        rows = read_split(path)
-        seen[which] = {r for r, _ in rows}
-        dups = sorted(r for r, k in Counter(r for r, _ in rows).items() if k > 1)
-        if dups: errors.append(f'{which}: {len(dups)} video(s) listed more than once in {path}, e.g. {dups[0]}')
-        want = (card.get('counts') or {}).get(which)
-        if which not in splits and want is not None and want != len(rows):
-            errors.append(f'{which}: {len(rows)} rows in {path}, the card declares {want}')
-        out = sorted({l for _, l in rows if not 0 <= l < card['num_classes']})
-        if out: errors.append(f'{which}: labels {out[:10]} outside 0..{card["num_classes"] - 1}')
-        missing = [r for r, _ in rows if not sample_exists(root, r)]
-        errors += [f'{which}: missing {root}/{r}' for r in missing[:20]]
-        if len(missing) > 20: errors.append(f'{which}: ... {len(missing)} missing in all')
-        if decode:
-            gone = set(missing)
-            present = [row for row in rows if row[0] not in gone]
-            errors += [f'{which}: unreadable {r}: {e}' for r, e in scan_split(present, root, workers, progress=progress)]
-        notes.append(f'{which}: {len(rows)} rows, {len({l for _, l in rows})} classes present, {len(missing)} missing')
-    both = seen.get('train', set()) & seen.get('val', set())
-    if both: errors.append(f'{len(both)} videos in both train and val, e.g. {sorted(both)[0]}')
-    return {'errors': errors, 'notes': notes}
-
-def sample_exists(root, rel):
-    "Whether a listed sample is on disk (under any of the names `resolve_sample` accepts)."
-    try: return bool(resolve_sample(root, rel))
-    except DecodeError: return False
-
-# %% ../nbs/01_data.ipynb #c049
-import shutil
-
+# %% ../nbs/01_data.ipynb #2e31db25
 def iter_frames(path, frames_fps=25):
     "`(fps, frame iterator)` of every RGB frame of a video file or frame folder, decoded in order."
     path = Path(path)
@@ -518,42 +458,6 @@ def scale_short_side(frame, short_side):
     f = short_side / min(h, w)
     size = (max(2, round(w * f)), max(2, round(h * f)))
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-
-def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25):
-    "Write one sample scaled to `short_side`; returns the output path (skipped when it already exists)."
-    src = resolve_sample(root, rel)
-    if frames:
-        dst = Path(out)/Path(rel).with_suffix('') if Path(rel).suffix.lower() in VIDEO_EXTS else Path(out)/rel
-        if dst.is_dir(): return dst
-        fps, it = iter_frames(src, frames_fps)
-        tmp = dst.parent/f'.{dst.name}.ppma{os.getpid()}-.tmp'           # `clean_stale` removes it if we die
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-        n = 0
-        for n, f in enumerate(it, 1):
-            cv2.imwrite(str(tmp/f'{n:05d}.jpg'), cv2.cvtColor(scale_short_side(f, short_side), cv2.COLOR_RGB2BGR))
-        if n == 0: shutil.rmtree(tmp); raise DecodeError(f'{src}: no frames decoded')
-        tmp.rename(dst)
-        return dst
-    dst = Path(out)/rel
-    if dst.suffix.lower() not in VIDEO_EXTS: dst = dst.with_suffix('.mp4')
-    if dst.exists(): return dst
-    fps, it = iter_frames(src, frames_fps)
-    return write_video(dst, (scale_short_side(f, short_side) for f in it), fps=fps)
-
-def _resize(args):
-    try: resize_sample(*args); return args[1], None
-    except Exception as e: return args[1], f'{type(e).__name__}: {e}'
-
-def resize_dataset(split, root, out, short_side=224, frames=False, workers=2, progress=True):
-    "Pre-scale every sample of a split into `out`; returns `[(relative_path, error)]` of the failures."
-    rows = split if isinstance(split, list) else read_split(split)
-    for rel, _ in rows: check_rel(rel)                 # a row must never name a file outside `out` to write
-    check_output_dir(out, root, param='out')
-    clean_stale(out)
-    jobs = [(root, rel, out, short_side, frames) for rel, _ in rows]
-    with process_pool(workers) as pool:
-        results = list(tqdm(pool.map(_resize, jobs), total=len(jobs), desc='resize', disable=not progress))
-    return [(r, e) for r, e in results if e]
 
 # %% ../nbs/01_data.ipynb #c052
 from .core import atomic_write_text

@@ -8,7 +8,7 @@ import torch
 from .data import STD
 
 # %% auto #0
-__all__ = ['patchify', 'mae_target', 'mae_loss']
+__all__ = ['patchify', 'unpatchify', 'mae_target', 'mae_loss']
 
 # %% ../nbs/04_losses.ipynb #c005
 def patchify(video, tubelet=2, patch=16):
@@ -16,6 +16,12 @@ def patchify(video, tubelet=2, patch=16):
     b, c, t, h, w = video.shape
     x = video.reshape(b, c, t // tubelet, tubelet, h // patch, patch, w // patch, patch)
     return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, tubelet * patch * patch, c)
+
+def unpatchify(patches, grid, tubelet=2, patch=16):
+    "`[B, N, tubelet * patch * patch, C]` -> `[B, C, T, H, W]` (the inverse of `patchify`; `grid` is `(t, h, w)` in tokens)."
+    b, (t, h, w), c = patches.shape[0], grid, patches.shape[-1]
+    x = patches.reshape(b, t, h, w, tubelet, patch, patch, c).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    return x.reshape(b, c, t * tubelet, h * patch, w * patch)
 
 def mae_target(video, tubelet=2, patch=16, norm='ppma', mask=None):
     "Per-patch, per-channel normalised pixels `[B, N, P]` of a normalised clip (`[M, P]`, masked tokens, with `mask`)."

@@ -20,7 +20,8 @@ from .data import VideoClipDataset, card_split, load_card, read_split, save_card
 from .evaluate import bootstrap_interval, load_results, t_interval
 from .human_removal import audit_detector, fetch_sample, read_video, remove_humans
 from .synth import make_synth
-from .training import SOURCE_ACTIONS, load_source, stage_config, train
+from .sources import load_source
+from .training import SOURCE_ACTIONS, stage_config, train
 
 log = get_logger('ppma.miniature')
 

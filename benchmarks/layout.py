@@ -1,0 +1,116 @@
+"""The package's layout in numbers: module and function sizes, stage branches, and the notebooks' rhythm.
+
+    python benchmarks/layout.py            # prints the table the README's layout section shows
+
+Counts (Python `ast` on `ppma/*.py`, notebook JSON for `nbs/[0-9]*.ipynb`):
+- lines per module; functions longer than 40 lines (decorators included);
+- `stage ==` / `stage !=` / `stage in` comparisons and `isinstance` on a model class outside `ppma/recipes.py`;
+- code-cell lines (median, p90, max), and the share of export cells followed by an example or test: the next code
+  cell uses a name the export cell defines and asserts or shows something (an assert, a `test_*` call, a print or
+  plot, or a last line that is an expression the notebook displays).
+"""
+import ast, json, re, statistics, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_CLASSES = {'VideoViT', 'MAEVideoViT', 'Classifier', 'AverageWrapper'}
+SHOWS = re.compile(r'\bassert\b|\btest_\w+\(|\bprint\(|\bshow\w*\(|\bplt\.|\bdisplay\(|\bImage\(')
+
+
+def module_sizes(pkg=ROOT / 'ppma'):
+    return {p.name: len(p.read_text().splitlines()) for p in sorted(pkg.glob('*.py')) if p.name != '_modidx.py'}
+
+
+def long_functions(pkg=ROOT / 'ppma', limit=40):
+    "(module, function, lines) for every function longer than `limit` lines."
+    out = []
+    for p in sorted(pkg.glob('*.py')):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                if node.end_lineno - start + 1 > limit: out.append((p.name, node.name, node.end_lineno - start + 1))
+    return out
+
+
+def _is_stage(node):
+    "An expression naming the stage: `stage`, `cfg['stage']`, `x.stage`."
+    if isinstance(node, ast.Name): return node.id == 'stage'
+    if isinstance(node, ast.Attribute): return node.attr == 'stage'
+    if isinstance(node, ast.Subscript): return isinstance(node.slice, ast.Constant) and node.slice.value == 'stage'
+    return False
+
+
+def stage_branches(pkg=ROOT / 'ppma', allowed='recipes.py'):
+    "(module, line, kind) for each comparison of the stage name and each isinstance on a model class outside `allowed`."
+    out = []
+    for p in sorted(pkg.glob('*.py')):
+        if p.name == allowed: continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Compare) and any(map(_is_stage, [node.left, *node.comparators])):
+                out.append((p.name, node.lineno, 'stage comparison'))
+            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'isinstance' and len(node.args) == 2:
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                names |= {n.attr for n in ast.walk(node.args[1]) if isinstance(n, ast.Attribute)}
+                if names & MODEL_CLASSES: out.append((p.name, node.lineno, 'isinstance on a model class'))
+    return out
+
+
+def _source(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+
+
+def _defined(src):
+    "Names an export cell defines (functions, classes, assignments at its top level)."
+    try: tree = ast.parse(src)
+    except SyntaxError: return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.FunctionDef): names.add(node.name)
+    return names
+
+
+def _demonstrates(src, names):
+    "Uses one of `names` and asserts or shows something."
+    code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    shows = bool(SHOWS.search(code)) or bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+    return bool(used & names) and shows
+
+
+def notebook_rhythm(nbs=ROOT / 'nbs'):
+    "Code-cell line counts, and (export cells, those followed by an example or test)."
+    lines, exports, shown = [], 0, 0
+    for nb in sorted(nbs.glob('[0-9]*.ipynb')):
+        cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        for i, c in enumerate(cells):
+            src = _source(c)
+            lines.append(len([l for l in src.splitlines() if not l.startswith('#|')]))
+            if not re.search(r'^#\|\s*export', src, re.M): continue
+            exports += 1
+            nxt = next((_source(d) for d in cells[i + 1:i + 2]), '')
+            shown += not re.search(r'^#\|\s*export', nxt, re.M) and _demonstrates(nxt, _defined(src))
+    return lines, exports, shown
+
+
+def p90(xs): return sorted(xs)[int(0.9 * (len(xs) - 1))]
+
+
+def report():
+    sizes, lines, (_, exports, shown) = module_sizes(), *notebook_rhythm()[:1], notebook_rhythm()
+    rows = [f'modules: {len(sizes)}, largest ' + ', '.join(f'{k} {v}' for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:5]),
+            f'functions over 40 lines: {len(long_functions())}',
+            f'stage branches / model isinstance outside recipes.py: {len(stage_branches())}',
+            f'notebook code cells: {len(lines)}, median {statistics.median(lines):g} lines, p90 {p90(lines)}, max {max(lines)}',
+            f'export cells followed by an example or test: {shown} of {exports} ({100 * shown / exports:.0f}%)']
+    return '\n'.join(rows)
+
+
+if __name__ == '__main__':
+    print(report())
+    if '-v' in sys.argv:
+        for row in long_functions() + stage_branches(): print(*row)
