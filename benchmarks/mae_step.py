@@ -20,9 +20,8 @@ import argparse, statistics, time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ppma.losses import mae_loss
 from ppma.masking import make_mask
-from ppma.models import PRESETS, create_model
+from ppma.models import PRESETS, create_model, mae_loss
 
 DEC = dict(decoder_embed_dim=384, decoder_depth=4)
 

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 SITE, SHOTS = ROOT/'_docs'/'site', ROOT/'_docs'/'screenshots'
 # (page, height): an anchor would scroll, which headless Chromium captures badly, so the entry is shown from the top
-PAGES = {'home': ('index.html', 900), 'module': ('06_training.html', 900), 'api_entry': ('01_data.html', 1200)}
+PAGES = {'home': ('index.html', 900), 'module': ('07a_engine.html', 900), 'api_entry': ('01_data.html', 1200)}
 
 
 class Links(HTMLParser):
