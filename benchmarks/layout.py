@@ -4,7 +4,8 @@
 
 Counts (Python `ast` on `ppma/*.py`, notebook JSON for `nbs/[0-9]*.ipynb`):
 - lines per module; functions longer than 40 lines (decorators included);
-- `stage ==` / `stage !=` / `stage in` comparisons and `isinstance` on a model class outside `ppma/recipes.py`;
+- comparisons of a stage name with a literal (`stage == 'mae'`, `cfg['stage'] in ('a', 'b')`) and `isinstance` on a model
+  class outside `ppma/stages.py` (the stage classes);
 - code-cell lines (median, p90, max), and the share of export cells followed by an example or test: the next code
   cell uses a name the export cell defines and asserts or shows something (an assert, a `test_*` call, a print or
   plot, or a last line that is an expression the notebook displays).
@@ -32,6 +33,12 @@ def long_functions(pkg=ROOT / 'ppma', limit=40):
     return out
 
 
+def _is_literal(node):
+    "A string, or a tuple/list/set of them: what a branch on a stage's name compares with."
+    if isinstance(node, ast.Constant): return isinstance(node.value, str)
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(_is_literal(e) for e in node.elts)
+
+
 def _is_stage(node):
     "An expression naming the stage: `stage`, `cfg['stage']`, `x.stage`."
     if isinstance(node, ast.Name): return node.id == 'stage'
@@ -40,13 +47,14 @@ def _is_stage(node):
     return False
 
 
-def stage_branches(pkg=ROOT / 'ppma', allowed='recipes.py'):
+def stage_branches(pkg=ROOT / 'ppma', allowed='stages.py'):
     "(module, line, kind) for each comparison of the stage name and each isinstance on a model class outside `allowed`."
     out = []
     for p in sorted(pkg.glob('*.py')):
         if p.name == allowed: continue
         for node in ast.walk(ast.parse(p.read_text())):
-            if isinstance(node, ast.Compare) and any(map(_is_stage, [node.left, *node.comparators])):
+            sides = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+            if any(map(_is_stage, sides)) and any(map(_is_literal, sides)):
                 out.append((p.name, node.lineno, 'stage comparison'))
             if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'isinstance' and len(node.args) == 2:
                 names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
@@ -104,7 +112,7 @@ def report():
     sizes, lines, (_, exports, shown) = module_sizes(), *notebook_rhythm()[:1], notebook_rhythm()
     rows = [f'modules: {len(sizes)}, largest ' + ', '.join(f'{k} {v}' for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:5]),
             f'functions over 40 lines: {len(long_functions())}',
-            f'stage branches / model isinstance outside recipes.py: {len(stage_branches())}',
+            f'stage branches / model isinstance outside stages.py: {len(stage_branches())}',
             f'notebook code cells: {len(lines)}, median {statistics.median(lines):g} lines, p90 {p90(lines)}, max {max(lines)}',
             f'export cells followed by an example or test: {shown} of {exports} ({100 * shown / exports:.0f}%)']
     return '\n'.join(rows)

@@ -172,7 +172,7 @@ def canonical_state_dict(src, format='auto'):
 # %% ../nbs/05_checkpoints.ipynb #c016
 def _model_key(model, k):
     "The model's name for canonical key `k`, or None if this model has no such part."
-    if isinstance(model, MAEVideoViT):
+    if hasattr(model, 'decoder'):                   # a masked autoencoder: the encoder's keys under `encoder.`
         if k.startswith('mae_head.'): return k[4:]
         if k.startswith(('decoder.', 'mask_token')): return k
         return None if k.startswith('head.') else 'encoder.' + k
@@ -189,13 +189,13 @@ def load_pretrained(model, src, format='auto', reinit_head=False, exclude=()):
         if any(fnmatch.fnmatch(mk, p) for p in exclude): continue
         if own[mk].shape != v.shape:
             if mk.endswith('pos_embed'): continue
-            if mk.startswith('head.') and isinstance(model, VideoViT):
+            if mk.startswith('head.') and hasattr(model, 'reset_classifier'):
                 if reinit_head: log.info(f'head {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: re-initialised'); continue
                 raise ValueError(f'head shape {tuple(v.shape)} in the checkpoint differs from the model\'s {tuple(own[mk].shape)}; '
                                  f'pass reinit_head=True to start a new head')
             raise ValueError(f'{mk}: shape {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: another architecture')
         load[mk] = v
-    if reinit_head and isinstance(model, VideoViT) and model.num_classes: model.reset_classifier(model.num_classes)
+    if reinit_head and hasattr(model, 'reset_classifier') and model.num_classes: model.reset_classifier(model.num_classes)
     model.load_state_dict(load, strict=False)
     missing = [k for k in own if k not in load and not k.endswith('pos_embed') and not any(fnmatch.fnmatch(k, p) for p in exclude)]
     return missing, unexpected
@@ -230,18 +230,24 @@ def _to_hf_layer(sd, prefix, out_prefix, own):
         for s in ('weight', 'bias'): out[f'{out_prefix}.{name}.{s}'] = sd[f'{prefix}.{ours}.{s}']
     return out
 
-def export_hf(model, folder):
-    "Save a `VideoViT` as a Hugging Face `VideoMAEForVideoClassification` folder."
-    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+def _labels(classes, num_classes):
+    "`id2label` / `label2id` of a head's class names (none without names)."
+    if classes is None: return {}
+    if len(classes) != num_classes: raise ValueError(f'classes: {len(classes)} names for a head of {num_classes} classes')
+    return dict(id2label={i: str(n) for i, n in enumerate(classes)}, label2id={str(n): i for i, n in enumerate(classes)})
+
+def export_hf(model, folder, classes=None):
+    "Save a `VideoViT` as a Hugging Face `VideoMAEForVideoClassification` folder (`classes`: the head's class names)."
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification    # an optional extra
     model = unwrap(model)
-    if not isinstance(model, VideoViT): raise TypeError('export_hf takes a VideoViT (use model.encoder for an MAE)')
+    if not hasattr(model, 'blocks'): raise TypeError('export_hf takes a VideoViT (use model.encoder for an MAE)')
     c, sd = model.config, model.state_dict()
-    hidden = c['embed_dim']
+    hidden, labels = c['embed_dim'], _labels(classes, c['num_classes'])
     cfg = VideoMAEConfig(image_size=c['img_size'], patch_size=c['patch_size'], num_channels=c['in_chans'],
                          num_frames=c['num_frames'], tubelet_size=c['tubelet_size'], hidden_size=hidden,
                          num_hidden_layers=c['depth'], num_attention_heads=c['num_heads'],
                          intermediate_size=int(hidden * c['mlp_ratio']), layer_norm_eps=1e-6, qkv_bias=True,
-                         use_mean_pooling=True, num_labels=max(c['num_classes'], 1))
+                         use_mean_pooling=True, num_labels=max(c['num_classes'], 1), **labels)
     hf = VideoMAEForVideoClassification(cfg)
     own = hf.state_dict()
     out = {'videomae.embeddings.patch_embeddings.projection.weight': sd['patch_embed.proj.weight'],

@@ -4,9 +4,10 @@
 
 # %% ../nbs/10_cli.ipynb #c002
 from __future__ import annotations
-import argparse, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
+from . import __version__
 from .core import get_logger
 
 log = get_logger('ppma.cli')
@@ -50,10 +51,18 @@ def cmd_data_resize(a):
 def _arch(a):
     return {k: v for k, v in dict(num_heads=a.num_heads, img_size=a.img_size, num_frames=a.num_frames).items() if v}
 
+def _class_names(a, model):
+    "The head's class names: the card `--classes` names, else those of the run that trained it (its run.json), else none."
+    from ppma.data import card_classes
+    if a.classes: return card_classes(a.classes)
+    run = Path(a.src).parent/'run.json'
+    names = (json.loads(run.read_text()).get('data') or [{}])[0].get('classes') if run.exists() else None
+    return names if names and len(names) == model.num_classes else None
+
 def cmd_convert(a):
     from ppma.checkpoints import export_hf, load_any, save_checkpoint
     model = load_any(a.src, **_arch(a))
-    out = export_hf(model, a.dst) if a.to == 'hf' else save_checkpoint(a.dst, model)
+    out = export_hf(model, a.dst, classes=_class_names(a, model)) if a.to == 'hf' else save_checkpoint(a.dst, model)
     print(f'wrote {out}: {type(model).__name__} {model.embed_dim} wide, {len(model.blocks)} blocks, {model.num_classes} classes')
     return 0
 
@@ -141,11 +150,8 @@ def cmd_demo(a):
     return 0                       # a failed check is a finding of the run, printed above, not a crash
 
 # %% ../nbs/10_cli.ipynb #c019
-def parser():
-    from ppma.stages import STAGES
-    trainable = [n for n, s in STAGES.items() if s.reads == 'train']   # evaluate has its own command
-    p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
-    sub = p.add_subparsers(dest='command', required=True)
+def _data_commands(sub):
+    "`ppma data scan|check|resize`."
     data = sub.add_parser('data', help='scan, check or pre-scale a dataset').add_subparsers(dest='action', required=True)
     s = data.add_parser('scan', help='list unreadable samples of a split list')
     s.add_argument('split'); s.add_argument('root')
@@ -162,6 +168,11 @@ def parser():
     r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
+
+def _train_commands(sub):
+    "`ppma train` and `ppma evaluate`."
+    from ppma.stages import STAGES
+    trainable = [n for n, s in STAGES.items() if s.reads == 'train']   # evaluate has its own command
     t = sub.add_parser('train', help='run one stage: ' + ', '.join(trainable))
     t.add_argument('--stage', required=True, choices=trainable); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
     t.add_argument('--data', help='data cards or split lists, comma-separated'); t.add_argument('--data-root')
@@ -180,6 +191,9 @@ def parser():
     ev.add_argument('--recipe'); ev.add_argument('--out-dir', default='runs/evaluate'); ev.add_argument('--results')
     ev.add_argument('--clips', type=int); ev.add_argument('--crops', type=int); ev.add_argument('--workers', type=int, default=2)
     ev.set_defaults(fn=cmd_evaluate)
+
+def _make_commands(sub):
+    "`ppma synth` and `ppma remove-humans`: commands that make datasets."
     sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
     sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
     sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)
@@ -202,8 +216,12 @@ def parser():
     rh.add_argument('--detect-every', type=int, default=2); rh.add_argument('--no-audit', action='store_true')
     rh.add_argument('--retry-failed', action='store_true', help='try again the videos that killed their worker in an earlier run')
     rh.set_defaults(fn=cmd_remove_humans)
+
+def _model_commands(sub):
+    "`ppma convert`, `ppma features` and `ppma demo`."
     cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
     cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
+    cv.add_argument('--classes', help="data card whose class names the Hugging Face folder carries (default: the run's)")
     cv.set_defaults(fn=cmd_convert)
     f = sub.add_parser('features', help='pooled features of every video of a split')
     f.add_argument('checkpoint'); f.add_argument('split'); f.add_argument('root'); f.add_argument('out')
@@ -217,6 +235,12 @@ def parser():
     d.add_argument('--out', default=None, help='runs folder (default runs/benchmark, runs/benchmark-study)')
     d.add_argument('--scale', default='demo', choices=['demo', 'study'])
     d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)
+
+def parser():
+    p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
+    p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
+    sub = p.add_subparsers(dest='command', required=True)
+    for add in (_data_commands, _train_commands, _make_commands, _model_commands): add(sub)
     return p
 
 def main(argv=None):
