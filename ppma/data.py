@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c002
 from __future__ import annotations
-import atexit, codecs, contextlib, os, posixpath, random, re, tempfile
+import atexit, codecs, contextlib, importlib.util, os, posixpath, random, re, tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,11 +19,12 @@ from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_time
 log = get_logger('ppma.data')
 
 # %% auto #0
-__all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes', 'folder_classes',
-           'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder', 'resolve_sample',
-           'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes', 'crop_resize',
-           'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate', 'clip_mixup',
-           'mix_clips', 'load_card', 'card_split', 'card_classes', 'iter_frames', 'scale_short_side', 'save_card']
+__all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'HAS_DECORD', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes',
+           'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder',
+           'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes',
+           'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate',
+           'clip_mixup', 'mix_clips', 'load_card', 'card_split', 'card_classes', 'iter_frames', 'scale_short_side',
+           'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -102,10 +103,16 @@ class VideoReader:
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
+def _has_decord():
+    try: return importlib.util.find_spec('decord') is not None
+    except ValueError: return False                 # `sys.modules['decord'] = None`: switched off on purpose
+
+HAS_DECORD = _has_decord()     # no wheel for macOS arm64 or Linux aarch64: there PyAV reads every file
+
 class DecordVideo(VideoReader):
     "A video read with decord (only the requested frames are converted to RGB); PyAV takes over if decord fails."
     def __init__(self, path):
-        import decord
+        import decord    # when first read: imported before PyAV has encoded, decord's bundled FFmpeg breaks PyAV's encoder
         self.path, self.vr = path, decord.VideoReader(str(path), num_threads=1)
         self.num_frames, self.fps = len(self.vr), float(self.vr.get_avg_fps() or 25)
         if self.num_frames < 1: raise DecodeError('no frames')
@@ -197,14 +204,14 @@ def resolve_sample(root, rel):
     raise DecodeError(f'{p}: no such file or frame folder')
 
 def open_video(path, decoder='decord', frames_fps=25):
-    "Open a video file or a frame folder; decord falls back to PyAV for a file it cannot open."
+    "Open a video file or a frame folder; decord (where installed) falls back to PyAV for a file it cannot open."
     path = Path(path)
     if path.is_dir(): return FrameFolder(path, frames_fps)
     if not path.exists(): raise DecodeError(f'{path}: no such file')
     if path.stat().st_size == 0: raise DecodeError(f'{path}: empty file')
     if decoder not in ('decord', 'pyav'): raise ValueError(f'decoder={decoder!r}: use "decord" or "pyav"')
     errors = []
-    for reader in (DecordVideo, PyAVVideo) if decoder == 'decord' else (PyAVVideo,):
+    for reader in (DecordVideo, PyAVVideo) if decoder == 'decord' and HAS_DECORD else (PyAVVideo,):
         try: return reader(path)
         except Exception as e: errors.append(f'{reader.__name__}: {type(e).__name__}: {str(e)[:200]}')
     raise DecodeError(f'{path}: cannot open it (truncated or not a video?): {"; ".join(errors)}')

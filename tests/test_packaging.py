@@ -47,3 +47,30 @@ def test_cards_are_shipped_with_the_package():
     import ppma.core
     assert (ppma.core.CARDS_DIR / 'ucf101.md').exists()
     assert (ppma.core.CARDS_DIR / 'splits' / 'ucf101' / 'train.csv').exists()
+
+
+def test_every_requirement_parses_and_decord_only_where_it_has_a_wheel():
+    from packaging.requirements import Requirement
+    cfg = settings()
+    reqs = {Requirement(r).name: Requirement(r) for k in ('requirements', 'dev_requirements') for r in cfg[k].split()}
+    decord = reqs['decord'].marker
+    assert decord.evaluate({'platform_machine': 'x86_64'}) and decord.evaluate({'platform_machine': 'AMD64'})
+    assert not decord.evaluate({'platform_machine': 'arm64'}) and not decord.evaluate({'platform_machine': 'aarch64'})
+    assert str(reqs['timm'].specifier) == '>=1.0.16'       # Attention.norm (block_tail); benchmarks/timm_floor.py shows it
+
+
+def test_without_decord_pyav_gives_the_same_clips(tmp_path):
+    "Where decord is missing (no wheel), the loader reads every file with PyAV and the clips are the same."
+    import subprocess, sys
+    from ppma.testing import write_test_video
+    write_test_video(tmp_path / 'a.mp4', n=40, h=64, w=96)
+    code = ('import sys; {block}import torch; from ppma.data import HAS_DECORD, VideoClipDataset, open_video; '
+            'ds = VideoClipDataset([("a.mp4", 0)], sys.argv[1], num_frames=8, size=32, train=False); '
+            'print(type(open_video(sys.argv[1] + "/a.mp4")).__name__, HAS_DECORD); torch.save(ds[0].video, sys.argv[2])')
+    for name, block in (('with', ''), ('without', 'sys.modules["decord"] = None; ')):
+        r = subprocess.run([sys.executable, '-c', code.format(block=block), str(tmp_path), str(tmp_path / f'{name}.pt')],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.split() == (['PyAVVideo', 'False'] if name == 'without' else ['DecordVideo', 'True'])
+    import torch
+    assert torch.equal(torch.load(tmp_path / 'with.pt'), torch.load(tmp_path / 'without.pt'))
