@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ppma.core import write_video
-from ppma.synth import ACTIONS, J, project, render_scene, sample_scene
+from ppma.bodies import ACTIONS, J
+from ppma.synth import project, render_scene, sample_scene
 
 
 def speed(n_videos, frames=48, size=112):

@@ -123,8 +123,9 @@ def cmd_evaluate(a):
 # %% ../nbs/10_cli.ipynb #c013
 def cmd_synth(a):
     from ppma.synth import make_synth
-    card = make_synth(a.out_dir, a.classes, a.per_class, a.val_fraction, a.size, a.frames, a.fps, a.style, a.backgrounds,
-                      a.seed, a.workers, a.occluders, a.second_person, overwrite=a.overwrite, zoom=a.zoom, people=not a.empty)
+    card = make_synth(a.out_dir, a.classes, per_class=a.per_class, val_fraction=a.val_fraction, size=a.size, frames=a.frames,
+                      fps=a.fps, style=a.style, backgrounds=a.backgrounds, seed=a.seed, workers=a.workers, occluders=a.occluders,
+                      second_person=a.second_person, overwrite=a.overwrite, zoom=a.zoom, people=not a.empty)
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
 

@@ -23,8 +23,7 @@ __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'HAS_DECORD', 'MEAN', 'STD', 'chec
            'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder',
            'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes',
            'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate',
-           'clip_mixup', 'mix_clips', 'load_card', 'card_split', 'card_classes', 'iter_frames', 'scale_short_side',
-           'save_card']
+           'load_card', 'card_split', 'card_classes', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -400,20 +399,6 @@ def collate(batch):
         video, label, index = video.flatten(0, 1), label.repeat_interleave(n), index.repeat_interleave(n)
     return type(batch[0])(video, label, index)
 
-# %% ../nbs/01_data.ipynb #c038
-from timm.data import Mixup
-
-def clip_mixup(num_classes, mixup=0.8, cutmix=1.0, switch_prob=0.5, smoothing=0.1):
-    "timm's batch Mixup/CutMix with PPMA's settings."
-    return Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=1.0, switch_prob=switch_prob, mode='batch',
-                 correct_lam=True, label_smoothing=smoothing, num_classes=num_classes)
-
-def mix_clips(mix, video, target):
-    "Apply a timm `Mixup` to clips `[B, C, T, H, W]`; returns mixed clips and soft targets."
-    b, c, t, h, w = video.shape
-    x, y = mix(video.reshape(b, c * t, h, w), target)
-    return x.reshape(b, c, t, h, w), y
-
 # %% ../nbs/01_data.ipynb #c041
 def load_card(card):
     "A data card's front matter as a dict (plus `path`), from a card name or a path."
@@ -444,27 +429,6 @@ def card_classes(card):
     card = card if isinstance(card, dict) else load_card(card)
     names = card.get('class_names')
     return read_classes(card['path'].parent/names) if isinstance(names, str) else names
-
-# %% ../nbs/01_data.ipynb #2e31db25
-def iter_frames(path, frames_fps=25):
-    "`(fps, frame iterator)` of every RGB frame of a video file or frame folder, decoded in order."
-    path = Path(path)
-    if path.is_dir():
-        ff = FrameFolder(path, frames_fps)
-        return ff.fps, (ff.get([i])[0] for i in range(ff.num_frames))
-    container = av.open(str(path))
-    stream = container.streams.video[0]
-    def frames():
-        with container:
-            for f in container.decode(stream): yield f.to_ndarray(format='rgb24')
-    return float(stream.average_rate or stream.guessed_rate or 25), frames()
-
-def scale_short_side(frame, short_side):
-    "Resize an `[H, W, 3]` frame so that its short side is `short_side` (area filter when shrinking)."
-    h, w = frame.shape[:2]
-    f = short_side / min(h, w)
-    size = (max(2, round(w * f)), max(2, round(h * f)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
 
 # %% ../nbs/01_data.ipynb #c052
 from .core import atomic_write_text

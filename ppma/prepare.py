@@ -8,15 +8,17 @@ import os, shutil
 from collections import Counter
 from pathlib import Path
 
+import av
 import cv2
 from tqdm import tqdm
 
 from .core import check_output_dir, clean_stale, process_pool, run_with_timeout, write_video
-from .data import (VIDEO_EXTS, DecodeError, card_split, check_rel, iter_frames, load_card, open_video, read_split,
-                       resolve_sample, scale_short_side)
+from .data import (VIDEO_EXTS, DecodeError, FrameFolder, card_split, check_rel, load_card, open_video, read_split,
+                       resolve_sample)
 
 # %% auto #0
-__all__ = ['probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'resize_sample', 'resize_dataset']
+__all__ = ['probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample',
+           'resize_dataset']
 
 # %% ../nbs/01b_prepare.ipynb #dd013847
 def probe_sample(root, rel, decoder='decord', frames_fps=25, timeout=60):
@@ -70,6 +72,27 @@ def sample_exists(root, rel):
     "Whether a listed sample is on disk (under any of the names `resolve_sample` accepts)."
     try: return bool(resolve_sample(root, rel))
     except DecodeError: return False
+
+# %% ../nbs/01b_prepare.ipynb #2e31db25
+def iter_frames(path, frames_fps=25):
+    "`(fps, frame iterator)` of every RGB frame of a video file or frame folder, decoded in order."
+    path = Path(path)
+    if path.is_dir():
+        ff = FrameFolder(path, frames_fps)
+        return ff.fps, (ff.get([i])[0] for i in range(ff.num_frames))
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    def frames():
+        with container:
+            for f in container.decode(stream): yield f.to_ndarray(format='rgb24')
+    return float(stream.average_rate or stream.guessed_rate or 25), frames()
+
+def scale_short_side(frame, short_side):
+    "Resize an `[H, W, 3]` frame so that its short side is `short_side` (area filter when shrinking)."
+    h, w = frame.shape[:2]
+    f = short_side / min(h, w)
+    size = (max(2, round(w * f)), max(2, round(h * f)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
 
 # %% ../nbs/01b_prepare.ipynb #39377fa9
 def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25):

@@ -12,12 +12,13 @@ import cv2
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 
 from .checkpoints import checkpoint_args, load_any, load_init, save_checkpoint, unwrap
 from .core import atomic_path
-from .data import MEAN, STD, VideoClipDataset, clip_mixup, collate, mix_clips
+from .data import MEAN, STD, VideoClipDataset, collate
 from .engine import Run, build_optimizer, build_scheduler, fit, save_run, train_stage
 from .evaluate import AverageWrapper, average_states, encoder_states, evaluate_sources, score
 from .masking import make_mask
@@ -26,9 +27,9 @@ from .runs import Logger, Preempted, finished_summary, init_distributed, lock_ru
 from .sources import as_list
 
 # %% auto #0
-__all__ = ['MIX_KEYS', 'STAGES', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid', 'Classify',
-           'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached', 'encoders_to_average', 'fixed_average',
-           'Average', 'Evaluate', 'recipe_of', 'load_plugins']
+__all__ = ['MIX_KEYS', 'STAGES', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid', 'clip_mixup',
+           'mix_clips', 'Classify', 'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached',
+           'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of', 'load_plugins']
 
 # %% ../nbs/07b_stages.ipynb #a1561bee
 class Stage:
@@ -186,6 +187,18 @@ def reconstruction_grid(model, clip, mask, path, frames=4):
     img = (img * 255).clip(0, 255).astype(np.uint8)
     with atomic_path(path, suffix='.png') as tmp: cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     return img
+
+# %% ../nbs/07b_stages.ipynb #c038
+def clip_mixup(num_classes, mixup=0.8, cutmix=1.0, switch_prob=0.5, smoothing=0.1):
+    "timm's batch Mixup/CutMix with PPMA's settings."
+    return Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=1.0, switch_prob=switch_prob, mode='batch',
+                 correct_lam=True, label_smoothing=smoothing, num_classes=num_classes)
+
+def mix_clips(mix, video, target):
+    "Apply a timm `Mixup` to clips `[B, C, T, H, W]`; returns mixed clips and soft targets."
+    b, c, t, h, w = video.shape
+    x, y = mix(video.reshape(b, c * t, h, w), target)
+    return x.reshape(b, c, t, h, w), y
 
 # %% ../nbs/07b_stages.ipynb #11bc2a87
 _REGULARISED = dict(layer_decay=0.75, drop_path=0.1, mixup=0.8, cutmix=1.0, smoothing=0.1, rand_aug=True, erase_p=0.25,

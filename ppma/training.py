@@ -14,6 +14,7 @@ from .core import check_names, get_logger, nearest, read_jsonl, repo_root
 from .models import PRESETS as MODEL_PRESETS
 from .sources import as_list, check_labels, load_sources, validation_sources
 from .stages import STAGES
+from .synth import make_synth
 
 log = get_logger('ppma.training')
 
@@ -100,7 +101,6 @@ SOURCE_ACTIONS = ('walking', 'running', 'jumping', 'jumping_jacks', 'squatting',
 
 def default_data(root=None, progress=True):
     "The embedded synthetic training set (`runs/data/synth`), made on first use; returns its card."
-    from ppma.synth import make_synth                # synthesis imports the renderer: only when the data is missing
     out = Path(root or repo_root()/'runs'/'data'/'synth')
     card = out/'card.md'
     if not card.exists():

@@ -4,7 +4,8 @@ import pytest
 
 from ppma.cli import main
 from ppma.data import load_card, open_video, read_split
-from ppma.synth import ACTIONS, STYLES, make_synth, render_scene, sample_scene
+from ppma.bodies import ACTIONS
+from ppma.synth import STYLES, make_synth, render_scene, sample_scene
 
 
 def frames(root, rel, decoder='decord'):
