@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 
 from ppma.core import write_video
-from ppma.human_removal import HOGDetector, HumanRemover, audit, audit_detector, count_recall, fetch_sample, read_video, save_preview
+from ppma.human_removal import HOGDetector, HumanRemover, audit, audit_detector, count_recall, fetch_sample
+from ppma.remove_humans import read_video, save_preview
 
 COUNTS = {0: 3, 100: 7, 200: 7, 300: 6, 400: 3, 500: 4, 600: 6, 700: 8}
 

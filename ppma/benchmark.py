@@ -23,7 +23,7 @@ __all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'cut_clips', 'clip_card'
 # %% ../nbs/11_benchmark.ipynb #c006
 def cut_clips(src, out, seconds=2.0, max_side=None):
     "Cut a video into consecutive clips of `seconds`; returns their paths."
-    from ppma.human_removal import read_video
+    from ppma.remove_humans import read_video
     frames, fps = read_video(src, max_side)
     n = max(1, int(round(seconds * fps)))
     return [write_video(Path(out)/f'{Path(src).stem}_{i // n:03d}.mp4', frames[i:i + n], fps=fps) for i in range(0, len(frames) - n + 1, n)]
@@ -40,7 +40,8 @@ def clip_card(folder, name, title, real_humans, notes, privacy=None):
 
 def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
     "Cards of vtest.avi clips with their people and with the people removed (made once)."
-    from ppma.human_removal import fetch_sample, read_video, remove_humans
+    from ppma.human_removal import fetch_sample
+    from ppma.remove_humans import read_video, remove_humans
     root = Path(root)
     if (root/'nohuman_clips'/'card.md').exists(): return root/'real_clips'/'card.md', root/'nohuman_clips'/'card.md'
     src = fetch_sample('vtest.avi')
@@ -122,7 +123,7 @@ def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, 
 # %% ../nbs/11_benchmark.ipynb #c014
 def run_embedded(out=None, scale='demo', workers=2, report=True, progress=True):
     "`make demo`: the real-footage showcase, then the miniature benchmark; returns its table and its pass/fail lines."
-    from ppma.miniature import run_miniature
+    from ppma.miniature_results import run_miniature
     out = Path(out or repo_root()/'runs'/('benchmark' if scale == 'demo' else f'benchmark-{scale}'))
     t0 = time.time()
     real_footage(out/'data'/'vtest', seconds=12, segments=1, workers=workers, progress=progress)

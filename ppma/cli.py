@@ -131,7 +131,7 @@ def cmd_synth(a):
 
 # %% ../nbs/10_cli.ipynb #c015
 def cmd_remove_humans(a):
-    from ppma.human_removal import remove_humans
+    from ppma.remove_humans import remove_humans
     recs = remove_humans(a.input, a.out_dir, a.root, a.workers, a.max_side, a.save_masks, not a.moving_camera, a.detector,
                          a.weights, detect_every=a.detect_every, audit=not a.no_audit, retry_failed=a.retry_failed)
     bad = [r for r in recs if r['status'] != 'ok']

@@ -4,28 +4,20 @@
 
 # %% ../nbs/08_human_removal.ipynb #c003
 from __future__ import annotations
-import math, multiprocessing as mp, signal, subprocess, shutil, tempfile, time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, wait
-from concurrent.futures.process import BrokenProcessPool
+import math, subprocess, shutil, tempfile, time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from .core import (append_jsonl, atomic_path, atomic_write_text, check_output_dir, clean_stale, die_with_parent, get_logger,
-                       process_pool, read_jsonl, repo_root, write_video)
-from .data import VIDEO_EXTS, read_split, resolve_sample, save_card
-from .prepare import iter_frames
+from .core import atomic_path, get_logger, repo_root
 
 log = get_logger('ppma.human_removal')
 
 # %% auto #0
 __all__ = ['log', 'SAMPLES', 'fetch_sample', 'nms', 'HOGDetector', 'audit_detector', 'MaskRCNN', 'grow', 'grabcut_box',
            'held_boxes', 'foreground', 'motion_boxes', 'person_masks', 'align_to', 'temporal_fill', 'HumanRemover',
-           'count_people', 'audit', 'count_recall', 'read_video', 'save_preview', 'out_name', 'out_path', 'out_paths',
-           'process_video', 'list_inputs', 'remove_humans', 'write_outputs']
+           'count_people', 'audit', 'count_recall']
 
 # %% ../nbs/08_human_removal.ipynb #c006
 _OCV = './usr/share/doc/opencv-doc/examples/data/'
@@ -264,208 +256,3 @@ def count_recall(detector, frames, counts):
     "Recall of `detector` against people counted by eye (`{frame index: people}`): sum of min(found, true) / true."
     found = {t: len(detector(frames[t])) for t in counts}
     return sum(min(found[t], n) for t, n in counts.items()) / max(1, sum(counts.values())), found
-
-# %% ../nbs/08_human_removal.ipynb #c023
-def read_video(path, max_side=None):
-    "All RGB frames `[T, H, W, 3]` of a video or frame folder (scaled so the long side is at most `max_side`) and fps."
-    fps, it = iter_frames(path)
-    frames = []
-    for f in it:
-        if max_side and max(f.shape[:2]) > max_side:
-            s = max_side / max(f.shape[:2])
-            f = cv2.resize(f, (round(f.shape[1] * s) // 2 * 2, round(f.shape[0] * s) // 2 * 2), interpolation=cv2.INTER_AREA)
-        frames.append(f)
-    if not frames: raise ValueError(f'{path}: no frames decoded')
-    return np.stack(frames), fps
-
-def save_preview(path, before, masks, after, k=3):
-    "A PNG grid: rows are frames, columns before / mask overlay / after."
-    ts = np.linspace(0, len(before) - 1, k).round().astype(int)
-    rows = []
-    for t in ts:
-        over = before[t].copy(); over[masks[t]] = (0.5 * over[masks[t]] + [127, 0, 0]).astype(np.uint8)
-        rows.append(np.concatenate([before[t], over, after[t]], 1))
-    with atomic_path(path, suffix='.png') as tmp: cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
-
-def out_name(rel):
-    "The output name of the input at relative path `rel` (a frame folder becomes an `.mp4`)."
-    rel = str(rel)
-    return rel if Path(rel).suffix.lower() in VIDEO_EXTS else rel + '.mp4'
-
-def out_path(out, rel, *sub, suffix=''):
-    "Where the output of `rel` goes: `out/<sub...>/<out_name(rel)><suffix>`; `ValueError` if that is not inside `out`."
-    p = Path(out).joinpath(*sub, out_name(rel) + suffix)
-    if Path(rel).is_absolute() or not p.resolve().is_relative_to(Path(out).resolve()):
-        raise ValueError(f'{rel!r} would be written outside the output folder {out}')
-    return p
-
-def out_paths(out, rel):
-    "`(video, mask video, preview)` paths of `rel`, all checked to lie inside `out`."
-    return out_path(out, rel), out_path(out, rel, 'seg'), out_path(out, rel, 'previews', suffix='.png')
-
-def process_video(src, rel, out, remover, auditor=None, max_side=None, save_masks=False, audit_every=5):
-    "Remove the people of one video; returns its manifest record (never raises)."
-    t0 = time.perf_counter()
-    rec = {'path': rel, 'status': 'error', 'error': None}
-    try:
-        video, seg, preview = out_paths(out, rel)
-        frames, fps = read_video(src, max_side)
-        clean, masks, timings = remover(frames)
-        t1 = time.perf_counter()
-        write_video(video, clean, fps=fps)
-        if save_masks: write_video(seg, np.repeat(masks[..., None].astype(np.uint8) * 255, 3, -1), fps=fps)
-        timings['encode'] = time.perf_counter() - t1
-        save_preview(preview, frames, masks, clean)
-        rec.update(status='ok', frames=len(frames), fps=fps, size=list(frames.shape[1:3]), preview=str(preview.relative_to(out)),
-                   mask_fraction=round(float(masks.mean()), 5), timings={k: round(v, 3) for k, v in timings.items()})
-        if auditor is not None: rec.update(audit(auditor, frames, clean, audit_every))
-    except Exception as e:
-        rec['error'] = f'{type(e).__name__}: {e}'
-    rec['seconds'] = round(time.perf_counter() - t0, 3)
-    return rec
-
-# %% ../nbs/08_human_removal.ipynb #c024
-def _row_lines(path, n):
-    "Line numbers of the `n` rows of a split list (blank lines skipped, as `read_split` does); None when they do not match."
-    try: lines = [k for k, l in enumerate(Path(path).read_text(encoding='utf-8-sig', errors='replace').splitlines(), 1) if l.strip()]
-    except OSError: return None
-    return lines if len(lines) == n else None
-
-def list_inputs(inp, root=None, out=None):
-    "`[(source path, relative path, label)]` of a video, a folder of videos, or a split list under `root`; with `out`, a row whose outputs would land outside `out` is a `ValueError` naming the list file and line."
-    p = Path(inp)
-    at = lambda i: str(items[i][0])                      # where a row comes from, for messages
-    if p.is_dir(): items = [(q, str(q.relative_to(p)), 0) for q in sorted(p.rglob('*')) if q.suffix.lower() in VIDEO_EXTS]
-    elif p.suffix.lower() in VIDEO_EXTS: items = [(p, p.name, 0)]
-    else:
-        if not p.exists(): raise FileNotFoundError(f'{p}: no such video, folder or split list')
-        if root is None: raise ValueError(f'--root is needed with the split list {p}')
-        rows = read_split(p)
-        lines = _row_lines(p, len(rows))
-        at = lambda i: f'{p}, line {lines[i]}' if lines else f'{p}, row {i + 1}'
-        items = []
-        for i, (rel, label) in enumerate(rows):
-            if Path(rel).is_absolute():      # never read (or write over) a listed path outside `root`
-                raise ValueError(f'{at(i)}: {rel!r} is absolute; rows must be relative to --root')
-            try: items.append((resolve_sample(root, rel), rel, label))
-            except Exception: items.append((Path(root)/rel, rel, label))
-    if out is not None:
-        for i, (_, rel, _) in enumerate(items):
-            try: out_paths(out, rel)
-            except ValueError as e: raise ValueError(f'{at(i)}: {e}') from None
-    return items
-
-_WORKER = {}
-
-def _work(args):
-    src, rel, out, opts = args
-    if 'remover' not in _WORKER:
-        det = MaskRCNN(opts['weights']) if opts['detector'] == 'maskrcnn' else HOGDetector(upscale=opts['upscale'])
-        _WORKER['remover'] = HumanRemover(det, static=opts['static'], detect_every=opts['detect_every'])
-        _WORKER['auditor'] = audit_detector(opts['upscale']) if opts['audit'] else None
-    return process_video(src, rel, out, _WORKER['remover'], _WORKER['auditor'], opts['max_side'], opts['save_masks'])
-
-def _died(code):
-    "Why a process with exit code `code` ended without an answer."
-    if code is not None and code < 0:
-        try: return f'worker died (signal {-code}, {signal.Signals(-code).name})'
-        except ValueError: return f'worker died (signal {-code})'
-    return f'worker died (exit code {code})'
-
-def _solo(fn, job):
-    "`(fn(job), None)` computed in a forked process of its own, or `(None, why)` when that process dies without answering."
-    ctx = mp.get_context('fork')
-    recv, send = ctx.Pipe(duplex=False)
-    def child():
-        die_with_parent(); recv.close()
-        try: msg = ('ok', fn(job))
-        except BaseException as e: msg = ('raise', f'{type(e).__name__}: {e}')
-        send.send(msg); send.close()
-    proc = ctx.Process(target=child, daemon=True)
-    proc.start(); send.close()
-    try:
-        try: kind, val = recv.recv()
-        except EOFError: kind, val = None, None
-        proc.join()
-    finally:
-        if proc.is_alive(): proc.terminate(); proc.join()
-        recv.close()
-    if kind == 'raise': raise RuntimeError(val)
-    return (val, None) if kind == 'ok' else (None, _died(proc.exitcode))
-
-def _run_jobs(fn, jobs, workers=2):
-    "Yield `(job, fn(job), None)` for each job, computed in `workers` processes, or `(job, None, why)` for a job that kills its process."
-    todo, workers = deque(jobs), max(1, workers)
-    while todo:
-        running, suspects, broken, answered = {}, [], False, False
-        pool = process_pool(workers)
-        try:
-            while running or (todo and not broken):
-                while todo and not broken and len(running) < workers:     # at most one job per worker in flight
-                    job = todo.popleft()
-                    try: running[pool.submit(fn, job)] = job
-                    except BrokenProcessPool: todo.appendleft(job); broken = True
-                if not running: break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    job = running.pop(f)
-                    try: res = f.result()
-                    except BrokenProcessPool: suspects.append(job); broken = True; continue
-                    answered = True
-                    yield job, res, None
-        finally: pool.shutdown(wait=True, cancel_futures=True)
-        if broken and not suspects and not answered and todo: suspects.append(todo.popleft())   # always move on
-        for job in suspects: yield (job, *_solo(fn, job))     # one at a time, alone: the culprit dies again, the others finish
-
-def remove_humans(inp, out, root=None, workers=2, max_side=None, save_masks=False, static=True, detector='hog', weights=None,
-                  upscale=2.0, detect_every=2, audit=True, audit_recall=None, name=None, progress=True, retry_failed=False):
-    "Make a No-Human version of videos; returns the manifest records of this call's inputs."
-    if detector not in ('hog', 'maskrcnn'): raise ValueError(f'detector {detector!r}: use hog or maskrcnn')
-    if detector == 'maskrcnn' and not (weights and Path(weights).exists()): raise FileNotFoundError(f'--weights {weights}: Mask R-CNN needs a local weights file')
-    p = Path(inp)
-    if p.is_dir() or p.suffix.lower() in VIDEO_EXTS: check_output_dir(out, inp, param='out_dir')   # a video: its folder
-    else:
-        check_output_dir(out, root, param='out_dir')
-        if p.resolve().is_relative_to(Path(out).resolve()):
-            raise ValueError(f'out_dir {out}: it contains the input list {inp}; choose a folder outside it')
-    items = list_inputs(inp, root, out)                 # every row checked before anything is written
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    clean_stale(out)
-    manifest = out/'manifest.jsonl'
-    latest = {r['path']: r for r in read_jsonl(manifest)} if manifest.exists() else {}
-    status = {rel: latest[rel]['status'] for _, rel, _ in items if rel in latest}
-    done = {rel for rel, s in status.items() if s == 'ok' and (out/out_name(rel)).exists()}
-    dead = set() if retry_failed else {rel for rel, s in status.items() if s == 'failed'}
-    opts = dict(weights=weights, detector=detector, upscale=upscale, static=static, detect_every=detect_every, audit=audit,
-                max_side=max_side, save_masks=save_masks)
-    jobs = [(str(s), rel, str(out), opts) for s, rel, _ in items if rel not in done | dead]
-    if done: log.info(f'{len(done)} video(s) already done, {len(jobs)} to go')
-    if dead: log.warning(f'{len(dead)} video(s) killed their worker in an earlier run and are skipped (retry_failed / --retry-failed to try again)')
-    for job, rec, why in tqdm(_run_jobs(_work, jobs, workers), total=len(jobs), desc='remove humans', disable=not progress):
-        if rec is None: rec = {'path': job[1], 'status': 'failed', 'error': why}
-        append_jsonl(manifest, rec)
-        if rec['status'] != 'ok': log.warning(f'{rec["path"]}: {rec["error"]}')
-    records = {r['path']: r for r in read_jsonl(manifest)}          # the latest record of each video
-    write_outputs(out, items, records, name, detector, audit_recall, inp)
-    return [records[rel] for _, rel, _ in items if rel in records]
-
-# %% ../nbs/08_human_removal.ipynb #c026
-def write_outputs(out, items, records, name, detector, audit_recall, inp):
-    "The output split list (same labels, finished videos only) and the data card."
-    ok = [(rel, lab) for _, rel, lab in items if records.get(rel, {}).get('status') == 'ok']
-    atomic_write_text(out/'videos.csv', ''.join(f'{out_name(r)};{l}\n' for r, l in ok))
-    recs = [records[r] for r, _ in ok]
-    nb, na = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
-    privacy = {'notes': f'People removed by ppma remove-humans ({detector} detector, GrabCut + MOG2 masks, temporal-median fill). '
-                        'Audit counts come from a second detector (HOG, Daimler model); people it misses are not counted.',
-               'videos': len(recs), 'failed': sum(1 for r in records.values() if r['status'] != 'ok'),
-               'detections_before': nb, 'detections_after': na, 'removed_fraction': round(1 - na / nb, 4) if nb else None,
-               'flagged_videos': [r['path'] for r in recs if r.get('flagged')],
-               'audit_detector': 'OpenCV HOG, Daimler pedestrian model, 2x upscale',
-               'audit_detector_recall': audit_recall}
-    labels = {l for _, l in ok}
-    meta = dict(name=name or out.name, title=f'No-Human version of {Path(inp).name}', num_classes=max(labels) + 1 if labels else 1,
-                classes_present=len(labels), class_names=None, label_space=f'nohuman:{Path(inp).name}',
-                splits={'train': 'videos.csv', 'val': None}, counts={'train': len(ok), 'val': None}, media='video files (.mp4, H.264)',
-                real_humans=False, license='As the input videos.', source=f'ppma remove-humans {inp} {out}', privacy=privacy)
-    save_card(out/'card.md', meta, f'# {meta["title"]}\n\nSee `manifest.jsonl` for each video\'s audit and preview.\n')

@@ -4,23 +4,21 @@
 
 # %% ../nbs/12_miniature.ipynb #m03
 from __future__ import annotations
-import functools, json, logging, math, multiprocessing, shutil, time
+import functools, json, logging, multiprocessing, shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import cv2
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .benchmark import render_report
-from .core import atomic_write_text, die_with_parent, get_logger, read_jsonl, repo_root
+from .core import atomic_write_text, die_with_parent, get_logger
 from .data import VideoClipDataset, card_split, load_card, read_split, save_card
-from .evaluate import bootstrap_interval, load_results, t_interval
-from .human_removal import audit_detector, fetch_sample, read_video, remove_humans
-from .synth import make_synth
+from .human_removal import audit_detector, fetch_sample
+from .remove_humans import read_video, remove_humans
 from .sources import load_source
+from .synth import make_synth
 from .training import SOURCE_ACTIONS, stage_config, train
 
 log = get_logger('ppma.miniature')
@@ -30,8 +28,7 @@ __all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'SCALES', 'S
            'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit',
            'note_removal', 'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines',
            'recipes', 'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs',
-           'average_jobs', 'run_jobs', 'per_video', 'widest', 'compare', 'downstream_rows', 'last_val', 'objectives',
-           'wilson', 'checks', 'pct', 'span', 'delta', 'markdown', 'baseline_jobs', 'run_miniature', 'plot_differences']
+           'average_jobs', 'run_jobs']
 
 # %% ../nbs/12_miniature.ipynb #m06
 PLACES = ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')   # OpenCV's photos, nobody in them
@@ -242,7 +239,7 @@ def pretrain_jobs(cards, out, scale, shuffled):
         if PRETRAIN[name] is None: continue
         stage, data, init = PRETRAIN[name]
         card = cards['synthetic' if data == 'shuffled' else data]
-        epochs = mae_epochs(card, s['mae_updates']) if stage == 'mae' else s['epochs'][stage]
+        epochs = s['epochs'][stage] if stage in s['epochs'] else mae_epochs(card, s['mae_updates'])   # MAE: by updates
         for p in range(s['pretrain_seeds']):
             kw = dict(stage=stage, recipe=name, data=str(card), split=str(shuffled) if data == 'shuffled' else None, seed=p,
                       epochs=epochs, init=str(checkpoint(out, init, p)) if init else 'none', out_dir=str(run_dir(out, name, p)),
@@ -302,172 +299,3 @@ def run_jobs(jobs, *, workers=2, progress=True):
                     raise RuntimeError(f'miniature run {k} failed: {type(e).__name__}: {e}') from e
                 bar.update()
     return done
-
-# %% ../nbs/12_miniature.ipynb #m29
-def per_video(out):
-    "`{(recipe, protocol): {seed: 0/1 array over the val videos}}` from a runs folder's results and eval files."
-    df = load_results(Path(out)/'results.csv')
-    df = df[df.protocol.isin(['linear_probe', 'finetune'])].drop_duplicates(['recipe', 'protocol', 'seed'], keep='last')
-    got = {}
-    for r in df.itertuples():
-        e = json.loads((Path(r.run_dir)/f'eval-{r.dataset}.json').read_text())
-        got.setdefault((r.recipe, r.protocol), {})[int(r.seed)] = (np.array(e['predictions']) == np.array(e['labels'])).astype(float)
-    return got
-
-def widest(*intervals):
-    "The union of intervals: a claim must hold under the wider (seeds' t-interval or the videos' bootstrap)."
-    lows, highs = [i[0] for i in intervals if not np.isnan(i[0])], [i[1] for i in intervals if not np.isnan(i[1])]
-    return (min(lows), max(highs)) if lows else (float('nan'), float('nan'))
-
-def compare(runs, ref):
-    "Paired (by seed) difference in top-1 of `runs` and `ref` (`{seed: correct}` each): mean and its widest 95% interval."
-    seeds = sorted(set(runs) & set(ref))
-    d = [runs[s].mean() - ref[s].mean() for s in seeds]
-    m, _, lo, hi = t_interval(d)
-    return m, *widest((lo, hi), bootstrap_interval([runs[s] - ref[s] for s in seeds]))
-
-def downstream_rows(got, references=('random_init', 'mae_with_humans')):
-    "One row per recipe and protocol: seeds, videos, mean, std, both intervals, and differences to the references."
-    rows = []
-    for (recipe, protocol), runs in got.items():
-        seeds = sorted(runs)
-        m, sd, lo, hi = t_interval([runs[s].mean() for s in seeds])
-        row = dict(recipe=recipe, protocol=protocol, seeds=len(seeds), videos=len(runs[seeds[0]]), mean=m, std=sd,
-                   t_interval=(lo, hi), bootstrap=bootstrap_interval([runs[s] for s in seeds]))
-        for ref in references:
-            if ref != recipe and (ref, protocol) in got: row[f'vs_{ref}'] = compare(runs, got[(ref, protocol)])
-        rows.append(row)
-    return rows
-
-# %% ../nbs/12_miniature.ipynb #m31
-def last_val(run):
-    "The last held-out record in a run folder's `metrics.jsonl`."
-    return [r for r in read_jsonl(Path(run)/'metrics.jsonl') if r['split'] == 'val'][-1]
-
-def objectives(out, scale):
-    "What each pre-training run reached on held-out data: MAE's loss against predicting the mean, Align's top-1."
-    rows = []
-    for name in recipes(scale):
-        if PRETRAIN[name] is None: continue
-        for p in range(SCALES[scale]['pretrain_seeds']):
-            v = last_val(run_dir(out, name, p))
-            rows.append(dict(recipe=name, seed=p, stage=PRETRAIN[name][0], videos=v.get('videos'),
-                             **({'loss': v['loss'], 'baseline': v['baseline']} if 'baseline' in v else {'top1': v['acc1']})))
-    return rows
-
-# %% ../nbs/12_miniature.ipynb #m33
-def wilson(p, n):
-    "95% Wilson interval of a proportion `p` measured on `n` videos."
-    z = 1.96; c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return c - h, c + h
-
-def checks(rows, objs, base, source_base):
-    "The calibration checks: `[(passed, text)]`, one per acceptance point the run can judge."
-    by = {(r['recipe'], r['protocol']): r for r in rows}
-    chance, out = 1 / base['classes'], []
-    add = lambda ok, text: out.append((bool(ok), text))
-    for o in objs:
-        if o['stage'] == 'mae': add(o['loss'] <= 0.85, f"{o['recipe']} (seed {o['seed']}): held-out MAE loss {o['loss']:.3f} <= 0.85 (predicting the mean: {o['baseline']:.3f})")
-    src_chance = 1 / source_base['classes']
-    for o in objs:
-        if o['stage'] != 'align': continue
-        lo, hi = wilson(o['top1'], o['videos'])
-        if o['recipe'] == 'align_shuffled':
-            add(lo <= src_chance <= hi, f"align_shuffled (seed {o['seed']}): source val top-1 {100 * o['top1']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] holds chance {100 * src_chance:.1f}%")
-        else: add(o['top1'] >= 4 * src_chance, f"{o['recipe']} (seed {o['seed']}): source val top-1 {100 * o['top1']:.1f}% >= {400 * src_chance:.0f}% (4x chance)")
-    add(all(r['seeds'] >= 3 for r in rows), f"seeds per recipe and protocol: {min(r['seeds'] for r in rows)} (>= 3)")
-    add(min(r['videos'] for r in rows) >= 120, f"downstream validation videos: {min(r['videos'] for r in rows)} (>= 120)")
-    low = [r['recipe'] for r in rows if r['protocol'] == 'finetune' and r['mean'] < chance]
-    add(not low, f"no recipe's mean fine-tune top-1 below chance ({100 * chance:.1f}%)" + (f": {', '.join(low)} are" if low else ''))
-    ri = by[('random_init', 'finetune')]
-    lo = widest(ri['t_interval'], ri['bootstrap'])[0]
-    add(lo > chance, f"random init fine-tune {100 * ri['mean']:.1f}%, 95% interval from {100 * lo:.1f}% (> chance {100 * chance:.1f}%)")
-    a = by[('align_synthetic', 'linear_probe')]['vs_random_init']
-    add(a[1] > 0, f"align_synthetic - random_init, linear probe: {100 * a[0]:+.1f} points [{100 * a[1]:+.1f}, {100 * a[2]:+.1f}] (> 0)")
-    s = by.get(('align_shuffled', 'linear_probe'), {}).get('vs_random_init')
-    if s: add(s[1] <= 0, f"align_shuffled - random_init, linear probe: {100 * s[0]:+.1f} points [{100 * s[1]:+.1f}, {100 * s[2]:+.1f}] (not above 0)")
-    mc = np.mean(base['mean_colour'])
-    add(mc <= chance + 0.10, f"mean-colour baseline {100 * mc:.1f}% <= chance + 10 points ({100 * chance + 10:.1f}%)")
-    return out
-
-# %% ../nbs/12_miniature.ipynb #m35
-def pct(x): return '' if x is None or np.isnan(x) else f'{100 * x:.1f}'
-def span(i): return '' if np.isnan(i[0]) else f'[{100 * i[0]:.1f}, {100 * i[1]:.1f}]'
-def delta(d): return '' if d is None else f'{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]'
-
-def markdown(rows, objs, base, source_base):
-    "The miniature's tables: downstream top-1 with calibration rows, and what pre-training reached."
-    head = ('| recipe | protocol | seeds | top-1 (%) | std | 95% t-interval | 95% bootstrap (videos) | vs random init | vs MAE with humans |\n'
-            '|---|---|---|---|---|---|---|---|---|\n')
-    k = base['classes']
-    lines = [f'| chance | - | - | {100 / k:.1f} | | | | | |']
-    for name in ('majority_class', 'mean_colour', 'motion_energy'):
-        lines.append(f'| {name.replace("_", " ")} (logistic regression) | - | - | {pct(np.mean(base[name]))} | | | '
-                     f'{span(bootstrap_interval(base[name]))} | | |'.replace('majority class (logistic regression)', 'majority class'))
-    order = {r: i for i, r in enumerate(PRETRAIN)}
-    for r in sorted(rows, key=lambda r: (r['protocol'], order.get(r['recipe'], 99))):
-        lines.append(f"| {r['recipe']} | {r['protocol']} | {r['seeds']} | {pct(r['mean'])} | {pct(r['std'])} | {span(r['t_interval'])} | "
-                     f"{span(r['bootstrap'])} | {delta(r.get('vs_random_init'))} | {delta(r.get('vs_mae_with_humans'))} |")
-    pre = ['| recipe | stage | seed | held-out result | trivial level |', '|---|---|---|---|---|']
-    for o in objs:
-        if o['stage'] == 'mae': pre.append(f"| {o['recipe']} | MAE | {o['seed']} | normalised loss {o['loss']:.3f} | predicting the mean {o['baseline']:.3f} |")
-        else:
-            lo, hi = wilson(o['top1'], o['videos'])
-            pre.append(f"| {o['recipe']} | Align | {o['seed']} | source val top-1 {100 * o['top1']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] | "
-                       f"chance {100 / source_base['classes']:.1f}% |")
-    for name in ('mean_colour', 'motion_energy'):
-        pre.append(f"| {name.replace('_', ' ')} baseline | on Align's source split | - | {pct(np.mean(source_base[name]))}% | "
-                   f"chance {100 / source_base['classes']:.1f}% |")
-    return (f'Downstream top-1 on {rows[0]["videos"]} validation videos ({k} classes):\n\n' + head + '\n'.join(lines)
-            + '\n\nPre-training on held-out data:\n\n' + '\n'.join(pre) + '\n')
-
-# %% ../nbs/12_miniature.ipynb #m37
-def baseline_jobs(cards, out):
-    "The trivial baselines on the downstream split and on Align's source split (one job each)."
-    cfg = stage_config('finetune')                               # the test-time input the models get
-    return {('baselines', name): ('baselines', dict(card=str(cards[name]), cfg=cfg), []) for name in ('downstream', 'synthetic')}
-
-def run_miniature(out=None, scale='demo', *, workers=2, progress=True, report=True):
-    "The miniature benchmark end to end (made and trained once; a rerun reuses finished work); returns its summary."
-    check_scale(scale)
-    out = Path(out or repo_root()/'runs'/('benchmark' if scale == 'demo' else f'benchmark-{scale}'))
-    times, t0 = {}, time.time()
-    cards = world(out/'data', scale, workers=workers, progress=progress)
-    times['data'] = time.time() - t0
-    shuffled = shuffled_list(cards['synthetic'], out/'data'/'lists'/'synthetic_train_shuffled.csv')
-    jobs = {**pretrain_jobs(cards, out, scale, shuffled), **baseline_jobs(cards, out), **downstream_jobs(cards, out, scale)}
-    done = run_jobs(jobs, workers=workers, progress=progress)
-    base, source_base = done[('baselines', 'downstream')], done[('baselines', 'synthetic')]
-    atomic_write_text(out/'baselines.json', json.dumps({'downstream': base, 'synthetic': source_base}))
-    times['training'] = time.time() - t0 - times['data']
-    rows, objs, removal = downstream_rows(per_video(out)), objectives(out, scale), note_removal(cards)
-    results = checks(rows, objs, base, source_base)
-    table = markdown(rows, objs, base, source_base) + (
-        f"\nremove-humans left {100 * removal['person_pixels_left']:.1f}% of the person pixels of {removal['videos']} `real` "
-        "validation videos (measured against their oracle twins).\n")
-    lines = '\n'.join(f'{"PASS" if ok else "FAIL"}  {text}' for ok, text in results)
-    atomic_write_text(out/'summary.md', table + '\nCalibration checks:\n\n```\n' + lines + '\n```\n')
-    if report:
-        plot_differences(rows).savefig(out/'differences.png', dpi=120, bbox_inches='tight')
-        render_report(out)
-    times['total'] = time.time() - t0
-    summary = dict(scale=scale, rows=rows, objectives=objs, removal=removal, checks=[dict(passed=ok, check=t) for ok, t in results],
-                   seconds=times)
-    atomic_write_text(out/'summary.json', json.dumps(summary, indent=1, default=float))
-    log.info(f'miniature ({scale}): data {times["data"]:.0f} s, training {times["training"]:.0f} s, total {times["total"]:.0f} s')
-    return table, lines
-
-def plot_differences(rows):
-    "Each recipe's top-1 minus random init's, paired by seed, with its widest 95% interval, per protocol."
-
-    protocols = [p for p in ('linear_probe', 'finetune') if any(r['protocol'] == p for r in rows)]
-    fig, axes = plt.subplots(1, len(protocols), figsize=(6 * len(protocols), 3.6), squeeze=False)
-    for ax, p in zip(axes[0], protocols):
-        rs = [r for r in rows if r['protocol'] == p and 'vs_random_init' in r]
-        d = np.array([r['vs_random_init'] for r in rs]) * 100
-        y = np.arange(len(rs))
-        ax.errorbar(d[:, 0], y, xerr=[d[:, 0] - d[:, 1], d[:, 2] - d[:, 0]], fmt='o', capsize=3)
-        ax.axvline(0, color='grey', lw=1); ax.set_yticks(y); ax.set_yticklabels([r['recipe'] for r in rs])
-        ax.set_xlabel('top-1 minus random init (points), 95% interval'); ax.set_title(p.replace('_', ' '))
-    fig.tight_layout()
-    return fig

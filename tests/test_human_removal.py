@@ -7,7 +7,8 @@ import pytest
 
 from ppma.cli import main
 from ppma.data import open_video
-from ppma.human_removal import HumanRemover, audit, audit_detector, fetch_sample, read_video, remove_humans, temporal_fill
+from ppma.human_removal import HumanRemover, audit, audit_detector, fetch_sample, temporal_fill
+from ppma.remove_humans import read_video, remove_humans
 from ppma.testing import write_garbage, write_test_video
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import TINY
 from ppma.data import VideoClipDataset, load_card, read_split, save_card
-from ppma.miniature import SCALES, run_miniature, shuffled_list, wilson
+from ppma.miniature import SCALES, shuffled_list
+from ppma.miniature_results import run_miniature, wilson
 from ppma.testing import write_test_video
 from ppma.training import train
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from ppma import human_removal
+from ppma import remove_humans
 from ppma.cli import main
 from ppma.data import open_video
 from ppma.testing import write_test_video
 
-REAL_WORK = human_removal._work
+REAL_WORK = remove_humans._work
 
 
 def digest(folder):
@@ -109,7 +109,7 @@ def die_on_v0(args):
 def test_a_video_that_segfaults_its_worker_is_recorded_failed_and_not_retried(tmp_path, monkeypatch):
     inp = videos(tmp_path / 'in', [f'v{i}.mp4' for i in range(4)])
     out = tmp_path / 'out'
-    monkeypatch.setattr(human_removal, '_work', die_on_v0)
+    monkeypatch.setattr(remove_humans, '_work', die_on_v0)
     cmd = ['remove-humans', str(inp), str(out), '--workers', '2', '--no-audit']
     assert main(cmd) == 1                                                # finishes; one video failed
     recs, last = manifest(out)
@@ -119,7 +119,7 @@ def test_a_video_that_segfaults_its_worker_is_recorded_failed_and_not_retried(tm
     assert 'v0.mp4' not in (out / 'videos.csv').read_text()
     assert main(cmd) == 1                                                # a rerun does not try it again
     assert manifest(out)[0] == recs
-    monkeypatch.setattr(human_removal, '_work', REAL_WORK)
+    monkeypatch.setattr(remove_humans, '_work', REAL_WORK)
     assert main(cmd + ['--retry-failed']) == 0                           # unless asked (and then it can succeed)
     recs2, last = manifest(out)
     assert [r['path'] for r in recs2[len(recs):]] == ['v0.mp4'] and last['v0.mp4']['status'] == 'ok'
@@ -129,14 +129,14 @@ def test_a_video_that_segfaults_its_worker_is_recorded_failed_and_not_retried(tm
 def test_a_worker_that_exits_is_recorded_and_retry_failed_tries_it_again(tmp_path, monkeypatch):
     inp = videos(tmp_path / 'in', ['v0.mp4', 'v1.mp4'])
     out = tmp_path / 'out'
-    monkeypatch.setattr(human_removal, '_work', die_on_v0)
+    monkeypatch.setattr(remove_humans, '_work', die_on_v0)
     monkeypatch.setenv('PPMA_TEST_EXIT', '1')
-    recs = human_removal.remove_humans(inp, out, workers=1, audit=False, progress=False)
+    recs = remove_humans.remove_humans(inp, out, workers=1, audit=False, progress=False)
     assert {r['path']: (r['status'], r['error']) for r in recs} == {'v0.mp4': ('failed', 'worker died (exit code 3)'), 'v1.mp4': ('ok', None)}
     n = len(manifest(out)[0])
-    human_removal.remove_humans(inp, out, workers=1, audit=False, progress=False)
+    remove_humans.remove_humans(inp, out, workers=1, audit=False, progress=False)
     assert len(manifest(out)[0]) == n                                    # skipped
-    recs = human_removal.remove_humans(inp, out, workers=1, audit=False, progress=False, retry_failed=True)
+    recs = remove_humans.remove_humans(inp, out, workers=1, audit=False, progress=False, retry_failed=True)
     all_recs, last = manifest(out)
     assert [r['path'] for r in all_recs[n:]] == ['v0.mp4']               # tried again (and died again)
     assert last['v0.mp4']['status'] == 'failed' and last['v1.mp4']['status'] == 'ok'
