@@ -21,7 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ppma.masking import make_mask
-from ppma.models import PRESETS, create_model, mae_loss
+from ppma.models import ARCHITECTURES, create_model, mae_loss
 
 DEC = dict(decoder_embed_dim=384, decoder_depth=4)
 
@@ -33,7 +33,7 @@ def ours(name, decoder_type):
 
 def hf_model(name):
     from transformers import VideoMAEConfig, VideoMAEForPreTraining
-    p = PRESETS[name]
+    p = ARCHITECTURES[name]
     cfg = VideoMAEConfig(hidden_size=p['embed_dim'], num_hidden_layers=p['depth'], num_attention_heads=p['num_heads'],
                          intermediate_size=4 * p['embed_dim'], decoder_hidden_size=384, decoder_num_hidden_layers=4,
                          decoder_num_attention_heads=6, decoder_intermediate_size=1536, use_mean_pooling=False,

@@ -21,7 +21,7 @@ log = get_logger('ppma.data')
 # %% auto #0
 __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'HAS_DECORD', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes',
            'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder',
-           'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'test_starts', 'random_box', 'crop_boxes',
+           'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'clip_starts', 'random_box', 'crop_boxes',
            'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate',
            'load_card', 'card_split', 'card_classes', 'save_card']
 
@@ -225,7 +225,7 @@ def window_frames(video, clip_seconds):
     "A clip window in frames at the video's frame rate."
     return max(1, int(round(clip_seconds * video.fps)))
 
-def test_starts(total, window, clips):
+def clip_starts(total, window, clips):
     "First frames of `clips` evenly spaced windows, the first at 0 and the last ending at the last frame."
     room = max(total - window, 0)
     return [round(room * i / max(clips - 1, 1)) for i in range(clips)]
@@ -320,7 +320,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         "All frames the sample needs (train: one window; test: `clips` windows), from the video or the cache."
         def pick(video):
             win = window_frames(video, self.clip_seconds)
-            starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else test_starts(video.num_frames, win, self.clips)
+            starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else clip_starts(video.num_frames, win, self.clips)
             return video.get([i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)])
         return pick(self._cached(rel)) if self.cache else self._read(rel, pick)
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .data import MEAN, STD
 
 # %% auto #0
-__all__ = ['PRESETS', 'DECODER_ARGS', 'TIMM_NAMES', 'sinusoid_table', 'resize_table', 'VideoViT', 'patchify', 'unpatchify',
+__all__ = ['ARCHITECTURES', 'DECODER_ARGS', 'TIMM_NAMES', 'sinusoid_table', 'resize_table', 'VideoViT', 'patchify', 'unpatchify',
            'mae_target', 'mae_loss', 'block_tail', 'MAEVideoViT', 'create_model', 'extract_features']
 
 # %% ../nbs/03_models.ipynb #3698ebb4
@@ -233,7 +233,7 @@ class MAEVideoViT(nn.Module):
     def no_weight_decay(self): return {'mask_token'}
 
 # %% ../nbs/03_models.ipynb #03812df4
-PRESETS = {
+ARCHITECTURES = {
     'vit_tiny':     dict(embed_dim=192, depth=12, num_heads=3, decoder_embed_dim=96, decoder_num_heads=4),
     'vit_small':    dict(embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=192, decoder_num_heads=8),
     'vit_base':     dict(embed_dim=768, depth=12, num_heads=12, decoder_embed_dim=384, decoder_num_heads=16),
@@ -244,9 +244,9 @@ PRESETS = {
 DECODER_ARGS = ('decoder_embed_dim', 'decoder_depth', 'decoder_num_heads', 'decoder_type')
 
 def create_model(name, mae=False, **kwargs):
-    "A `VideoViT` (or with `mae=True` a `MAEVideoViT`) of preset `name`, with `kwargs` overriding it."
-    if name not in PRESETS: raise ValueError(f'model {name!r}: use one of {sorted(PRESETS)}')
-    args = {**PRESETS[name], **kwargs}
+    "A `VideoViT` (or with `mae=True` a `MAEVideoViT`) of architecture `name`, with `kwargs` overriding it."
+    if name not in ARCHITECTURES: raise ValueError(f'model {name!r}: use one of {sorted(ARCHITECTURES)}')
+    args = {**ARCHITECTURES[name], **kwargs}
     if mae: return MAEVideoViT(**args)
     return VideoViT(**{k: v for k, v in args.items() if k not in DECODER_ARGS})
 
@@ -254,9 +254,9 @@ def create_model(name, mae=False, **kwargs):
 TIMM_NAMES = {'ppma_vit_tiny_patch16_224': 'vit_tiny', 'ppma_vit_small_patch16_224': 'vit_small',
               'ppma_vit_base_patch16_224': 'vit_base', 'ppma_vit_large_patch16_224': 'vit_large', 'ppma_vit_tiny_cpu': 'vit_tiny_cpu'}
 
-def _timm_entry(timm_name, preset):
+def _timm_entry(timm_name, arch):
     def build(pretrained=False, pretrained_cfg=None, pretrained_cfg_overlay=None, cache_dir=None, **kwargs):
-        model = create_model(preset, **kwargs)
+        model = create_model(arch, **kwargs)
         file = (pretrained_cfg_overlay or {}).get('file')
         if pretrained and not file: raise ValueError(f'{timm_name}: no hub weights; give pretrained_cfg_overlay=dict(file=PATH)')
         if pretrained:
@@ -264,11 +264,11 @@ def _timm_entry(timm_name, preset):
             load_pretrained(model, file, reinit_head=True)
         return model
     build.__name__ = build.__qualname__ = timm_name
-    build.__doc__ = f'PPMA {preset} video ViT (`ppma.models.create_model({preset!r})`).'
+    build.__doc__ = f'PPMA {arch} video ViT (`ppma.models.create_model({arch!r})`).'
     return build
 
-for _name, _preset in TIMM_NAMES.items():                 # module attributes, as timm's registry expects
-    setattr(sys.modules[__name__], _name, _timm_entry(_name, _preset))
+for _name, _arch in TIMM_NAMES.items():                 # module attributes, as timm's registry expects
+    setattr(sys.modules[__name__], _name, _timm_entry(_name, _arch))
     if not is_model(_name): register_model(getattr(sys.modules[__name__], _name))
 
 # %% ../nbs/03_models.ipynb #9e61814c

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .core import check_names, get_logger, nearest, read_jsonl, repo_root
-from .models import PRESETS as MODEL_PRESETS
+from .models import ARCHITECTURES
 from .sources import as_list, check_labels, load_sources, validation_sources
 from .stages import STAGES
 from .synth import make_synth
@@ -61,7 +61,7 @@ def _check_numbers(cfg, min_epochs):
     if not cfg.get('clip_seconds', 1) > 0: raise ValueError(f'clip_seconds={cfg["clip_seconds"]}: must be positive')
 
 def _check_shape(cfg):
-    arch = {**MODEL_PRESETS.get(cfg.get('model'), {})}
+    arch = {**ARCHITECTURES.get(cfg.get('model'), {})}
     patch, tube = arch.get('patch_size', 16), arch.get('tubelet_size', 2)
     if cfg['size'] % patch: raise ValueError(f'size={cfg["size"]}: must be a multiple of the patch size {patch}')
     if cfg['num_frames'] % tube: raise ValueError(f'num_frames={cfg["num_frames"]}: must be a multiple of the tubelet {tube}')

@@ -18,8 +18,8 @@ NANO = dict(img_size=32, num_frames=4, embed_dim=16, depth=2, num_heads=2, decod
 
 @pytest.fixture
 def nano(monkeypatch):
-    "The fixtures' 2-block ViT as a model preset, so that runs can start from them."
-    monkeypatch.setitem(ppma.models.PRESETS, 'vit_nano', NANO)
+    "The fixtures' 2-block ViT as an architecture, so that runs can start from them."
+    monkeypatch.setitem(ppma.models.ARCHITECTURES, 'vit_nano', NANO)
     return {**TINY, 'model': 'vit_nano'}
 
 

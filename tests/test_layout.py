@@ -1,0 +1,31 @@
+"""The package keeps the shape the engine redesign gave it (counted by `benchmarks/layout.py`, printed in the README)."""
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location('layout', ROOT / 'benchmarks' / 'layout.py')
+layout = importlib.util.module_from_spec(spec); spec.loader.exec_module(layout)
+
+
+def test_module_and_function_sizes():
+    sizes = layout.module_sizes()
+    assert sizes['engine.py'] <= 300, sizes['engine.py']
+    assert all(n <= 450 for n in sizes.values()), {k: v for k, v in sizes.items() if v > 450}
+    assert layout.long_functions() == []
+
+
+def test_no_stage_branch_or_model_isinstance_outside_the_stages():
+    assert layout.stage_branches() == []
+
+
+def test_the_counter_finds_what_it_counts(tmp_path):
+    "The checks above can fail: a planted branch, isinstance and long function are each found."
+    (tmp_path / 'bad.py').write_text("def f(cfg, m):\n    if cfg['stage'] == 'mae': pass\n    if isinstance(m, Classifier): pass\n"
+                                     + ''.join(f'    x{i} = {i}\n' for i in range(40)))
+    assert [k for _, _, k in layout.stage_branches(tmp_path)] == ['stage comparison', 'isinstance on a model class']
+    assert layout.long_functions(tmp_path) == [('bad.py', 'f', 43)]
+
+
+def test_the_readme_prints_the_current_counts():
+    readme = (ROOT / 'README.md').read_text()
+    assert layout.report() in readme, layout.report()
