@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import contextlib, errno, json, logging, os, random, shutil, sys, tempfile
+import contextlib, errno, hashlib, json, logging, os, random, shutil, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path', 'atomic_write_text', 'clean_stale',
-           'append_jsonl', 'read_jsonl', 'seed_everything', 'seeded', 'get_logger', 'repo_root', 'run_with_timeout',
-           'die_with_parent', 'process_pool', 'check_output_dir', 'nearest', 'check_names', 'VideoWriter',
-           'write_video']
+           'append_jsonl', 'read_jsonl', 'mix_seed', 'seed_everything', 'seeded', 'get_logger', 'repo_root',
+           'run_with_timeout', 'die_with_parent', 'process_pool', 'check_output_dir', 'nearest', 'check_names',
+           'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
@@ -86,6 +86,10 @@ def read_jsonl(path):
     return out
 
 # %% ../nbs/00_core.ipynb #c013
+def mix_seed(*parts):
+    "The one way this project derives a seed: from a tuple (a run's seed, a purpose, an epoch, a step...); different tuples give unrelated seeds."
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], 'little') >> 1     # < 2**63: torch takes it
+
 def seed_everything(seed):
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)

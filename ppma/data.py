@@ -14,7 +14,7 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, append_jsonl, get_logger, read_jsonl, run_with_timeout, seeded
+from .core import CARDS_DIR, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded
 
 log = get_logger('ppma.data')
 
@@ -364,7 +364,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if torch.utils.data.get_worker_info() is not None: cv2.setNumThreads(1)   # workers already fill the cores
         # per-sample randomness from (epoch, index), without touching the caller's generators (workers=0)
-        with seeded(self.epoch_seed * 1_000_003 + i) if self.epoch_seed is not None else contextlib.nullcontext():
+        with seeded(mix_seed(self.epoch_seed, i)) if self.epoch_seed is not None else contextlib.nullcontext():
             return self._sample(i)
 
     def _sample(self, i):

@@ -15,7 +15,7 @@ from timm.scheduler import CosineLRScheduler
 from tqdm import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint, unwrap
-from .core import get_logger, seed_everything
+from .core import get_logger, mix_seed, seed_everything
 from .data import VideoClipDataset, collate
 from .runs import (Logger, Preempted, claim_run, finished_summary, ignore_sigterm, init_distributed, mean_over_ranks,
                        rng_state, run_status, set_rng_state, share, should_stop, stop_on_sigterm, trim_metrics,
@@ -25,8 +25,8 @@ from .sources import OneSourceBatches
 log = get_logger('ppma.engine')
 
 # %% auto #0
-__all__ = ['log', 'Run', 'mix_seed', 'build_optimizer', 'build_scheduler', 'save_run', 'resume_run', 'autocast', 'check_finite',
-           'step', 'train_epoch', 'train_datasets', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
+__all__ = ['log', 'Run', 'build_optimizer', 'build_scheduler', 'save_run', 'resume_run', 'autocast', 'check_finite', 'step',
+           'train_epoch', 'train_datasets', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
 
 # %% ../nbs/07a_engine.ipynb #2575f12b
 @dataclass
@@ -54,13 +54,8 @@ class Run:
     def main(self): return self.rank == 0
 
     def seed(self, *parts):
-        "The one way a run derives a seed: its `seed` mixed with `parts` (epoch, step, ...)."
+        "This run's seed for `parts` (a purpose, an epoch, a step): `mix_seed(cfg['seed'], *parts)`."
         return mix_seed(self.cfg['seed'], *parts)
-
-def mix_seed(seed, *parts):
-    "A seed for `(seed, *parts)`: each part scaled by a prime, as the sampler, epochs and masks always did."
-    for p, prime in zip(parts, (10_007, 100_003, 1_000_003)): seed = seed * prime + p
-    return seed
 
 # %% ../nbs/07a_engine.ipynb #1598e28a
 def build_optimizer(cfg, stage, model):
@@ -133,7 +128,7 @@ def train_epoch(run, loader, sampler, epoch, part=None, log_every=10):
     for i, (batch, (src, _)) in enumerate(bar, sampler.start):
         last = (i + 1) % run.cfg['accum'] == 0
         with run.ddp.no_sync() if run.world > 1 and not last else contextlib.nullcontext():
-            with autocast(run): loss, logits = run.stage.loss(run, run.ddp, batch, run.heads[src], run.seed(epoch, i))
+            with autocast(run): loss, logits = run.stage.loss(run, run.ddp, batch, run.heads[src], run.seed('step', epoch, i))
             (run.scaler.scale(loss) if run.scaler else loss).div(run.cfg['accum']).backward()
         value = loss.item(); check_finite(run, value, epoch, i)
         total += value * len(batch.index); n += len(batch.index)
@@ -184,9 +179,9 @@ def fit(run, sources, val_sources, resume=False, workers=0):
     if resume and run.main: trim_metrics(run.out, start, run.updates, mid_epoch=part is not None)
     concat, metrics = torch.utils.data.ConcatDataset(datasets), {}
     for epoch in range(start, cfg['epochs']):
-        seed_everything(cfg['seed'] * 1000 + epoch)
+        seed_everything(run.seed('epoch', epoch))
         sampler.set_epoch(epoch, part['batch'] if part else 0)
-        for d in datasets: d.set_epoch(cfg['seed'] * 1000 + epoch)
+        for d in datasets: d.set_epoch(run.seed('clips', epoch))
         loader = torch.utils.data.DataLoader(concat, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                                              worker_init_fn=ignore_sigterm)
         loss, acc = train_epoch(run, loader, sampler, epoch, part)
@@ -218,7 +213,7 @@ def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs
               recipe=recipe or cfg['stage'], stage=stage)
     if resume and not stage.resumable:            # no mid-way checkpoints: kept if finished, else rerun
         resume, overwrite, skip_finished = False, overwrite or run_status(run.out) != 'finished', True
-    seed_everything(cfg['seed'])
+    seed_everything(run.seed('build'))
     run.model, run.heads = stage.build(cfg, sources, init)
     lock, action = claim_run(run.out, resume=resume, overwrite=overwrite, skip_finished=skip_finished, cfg=cfg,
                              init=init) if run.main else (None, None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .core import CARDS_DIR, get_logger
+from .core import CARDS_DIR, get_logger, mix_seed
 from .data import card_classes, card_split, load_card, read_split
 
 log = get_logger('ppma.sources')
@@ -125,7 +125,7 @@ class OneSourceBatches:
 
     def global_batches(self):
         "`(source, indices)` of every global micro-batch of the epoch (drop-last per source)."
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed(mix_seed(self.seed, 'batches', self.epoch))
         big, out, offset = self.batch_size * self.accum, [], 0
         for s, n in enumerate(self.sizes):
             order = (torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)) + offset

@@ -17,7 +17,7 @@ from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 
 from .checkpoints import checkpoint_args, load_any, load_init, save_checkpoint, unwrap
-from .core import atomic_path
+from .core import atomic_path, mix_seed
 from .data import MEAN, STD, VideoClipDataset, collate
 from .engine import Run, build_optimizer, build_scheduler, fit, save_run, train_stage
 from .evaluate import AverageWrapper, average_states, encoder_states, evaluate_sources, score
@@ -159,7 +159,7 @@ def mae_heldout(run, sources, epoch):
     for i in range(len(ds)):
         if (v := ds[i]) is None: continue
         x = v.video.to(run.device)                                   # [1, C, T, H, W]: one clip, one crop
-        mask = make_mask(c['mask'], 1, m.encoder.token_grid(x), c['mask_ratio'], torch.Generator().manual_seed(i)).to(run.device)
+        mask = make_mask(c['mask'], 1, m.encoder.token_grid(x), c['mask_ratio'], torch.Generator().manual_seed(mix_seed('heldout', i))).to(run.device)
         loss += m.forward_loss(x, m(x, mask), mask).item()
         base += m.target(x, mask).pow(2).mean().item(); n += 1
     m.train()
@@ -296,7 +296,7 @@ def probe_cached(run, sources, val_sources, workers=0):
     val = [view_features(run, s, average=True, workers=workers) for s in val_sources[:1]]
     run.opt, lr, lr_min = build_optimizer(c, run.stage, run.model)
     run.sched = build_scheduler(run.opt, c, lr_min, c['epochs'] * math.ceil(len(x) / c['batch_size']))
-    g, metrics = torch.Generator().manual_seed(c['seed']), {}
+    g, metrics = torch.Generator().manual_seed(run.seed('probe')), {}
     for epoch in range(c['epochs']): _probe_epoch(run, head, x, y, g, epoch)
     ck = save_run(run, c['epochs'] - 1, 'checkpoint.pt')
     for (vx, vy), s in zip(val, val_sources):

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .core import write_video
+from .core import mix_seed, write_video
 
 # %% auto #0
 __all__ = ['index_frames', 'frame_index', 'write_test_video', 'write_frame_folder', 'truncate_file', 'write_garbage',
@@ -67,7 +67,7 @@ def make_dataset(root, classes=('left', 'right', 'up'), per_class=3, n=24, h=64,
     for label, name in enumerate(classes):
         for i in range(per_class):
             rel = f'{name}/{name}_{i:03d}{ext}'
-            write_test_video(root/rel, frames=moving_frames(n, h, w, label, seed * 1000 + label * 100 + i), fps=fps)
+            write_test_video(root/rel, frames=moving_frames(n, h, w, label, mix_seed(seed, label, i)), fps=fps)
             rows.append(f'{rel};{label}')
     (root/'split.csv').write_text('\n'.join(rows) + '\n')
     return root/'split.csv'
