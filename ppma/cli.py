@@ -132,8 +132,9 @@ def cmd_synth(a):
 # %% ../nbs/10_cli.ipynb #c015
 def cmd_remove_humans(a):
     from ppma.remove_humans import remove_humans
-    recs = remove_humans(a.input, a.out_dir, a.root, a.workers, a.max_side, a.save_masks, not a.moving_camera, a.detector,
-                         a.weights, detect_every=a.detect_every, audit=not a.no_audit, retry_failed=a.retry_failed)
+    recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side, save_masks=a.save_masks,
+                         static=not a.moving_camera, detector=a.detector, weights=a.weights, detect_every=a.detect_every,
+                         audit=not a.no_audit, retry_failed=a.retry_failed)
     bad = [r for r in recs if r['status'] != 'ok']
     before, after = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
     print(f'{len(recs) - len(bad)} video(s) done, {len(bad)} failed; audit detections {before} before, {after} after; '

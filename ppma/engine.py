@@ -118,7 +118,7 @@ def step(run):
     run.sched.step_update(run.updates)
 
 # %% ../nbs/07a_engine.ipynb #a3b2f5d7
-def train_epoch(run, loader, sampler, epoch, part=None, log_every=10):
+def train_epoch(run, loader, sampler, *, epoch, part=None, log_every=10):
     "One epoch (the rest of it, given the `part` done); returns `(mean loss, accuracy or None)`."
     run.ddp.train()
     total, n, correct, seen = (part or {}).get('sums', (0.0, 0, 0, 0))
@@ -128,7 +128,7 @@ def train_epoch(run, loader, sampler, epoch, part=None, log_every=10):
     for i, (batch, (src, _)) in enumerate(bar, sampler.start):
         last = (i + 1) % run.cfg['accum'] == 0
         with run.ddp.no_sync() if run.world > 1 and not last else contextlib.nullcontext():
-            with autocast(run): loss, logits = run.stage.loss(run, run.ddp, batch, run.heads[src], run.seed('step', epoch, i))
+            with autocast(run): loss, logits = run.stage.loss(run, run.ddp, batch, head=run.heads[src], seed=run.seed('step', epoch, i))
             (run.scaler.scale(loss) if run.scaler else loss).div(run.cfg['accum']).backward()
         value = loss.item(); check_finite(run, value, epoch, i)
         total += value * len(batch.index); n += len(batch.index)
@@ -166,7 +166,7 @@ def prepare(run, sampler):
     run.sched = build_scheduler(run.opt, cfg, lr_min, cfg['epochs'] * (len(sampler) // cfg['accum']))
     run.scaler = torch.amp.GradScaler() if cfg['amp'] == 'fp16' else None
 
-def fit(run, sources, val_sources, resume=False, workers=0):
+def fit(run, sources, val_sources, *, resume=False, workers=0):
     "Train `run.stage` on `sources` for its epochs; returns the last validation metrics."
     cfg = run.cfg
     if cfg['cache'] and workers:                  # loader workers start afresh each epoch: their caches would not last
@@ -184,17 +184,17 @@ def fit(run, sources, val_sources, resume=False, workers=0):
         for d in datasets: d.set_epoch(run.seed('clips', epoch))
         loader = torch.utils.data.DataLoader(concat, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                                              worker_init_fn=ignore_sigterm)
-        loss, acc = train_epoch(run, loader, sampler, epoch, part)
+        loss, acc = train_epoch(run, loader, sampler, epoch=epoch, part=part)
         part = None
         run.logger(epoch, run.updates, 'train_epoch', loss=loss, **({'acc1': acc} if acc is not None else {}),
                    lr=max(g['lr'] for g in run.opt.param_groups))
         for d in datasets: d.report_failures()
-        metrics = end_of_epoch(run, epoch, datasets, val_sources, workers) or metrics
+        metrics = end_of_epoch(run, epoch, datasets=datasets, val_sources=val_sources, workers=workers) or metrics
     save_run(run, cfg['epochs'] - 1, 'checkpoint.pt')
     if run.world > 1: dist.barrier()
     return run.stage.evaluate(run, val_sources, cfg['epochs'] - 1, final=True, workers=workers) if val_sources else metrics
 
-def end_of_epoch(run, epoch, datasets, val_sources, workers):
+def end_of_epoch(run, epoch, *, datasets, val_sources, workers):
     "Evaluate every `eval_every` epochs (not the last: the final evaluation follows), save, keep numbered copies."
     cfg, last, metrics = run.cfg, epoch == run.cfg['epochs'] - 1, None
     if val_sources and not last and cfg['eval_every'] and (epoch + 1) % cfg['eval_every'] == 0:
@@ -220,16 +220,17 @@ def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs
     try:
         action = share(run, action)
         if action == 'done': return finished_summary(run.out)
-        write_run_json(run, init, sources, 'running', stage.init_report)
-        with stop_on_sigterm(run): summary = _fit(run, sources, val_sources, action == 'resume', workers)
-        write_run_json(run, init, sources, 'finished', stage.init_report, summary)
+        write_run_json(run, 'running', init=init, sources=sources, report=stage.init_report)
+        with stop_on_sigterm(run): summary = _fit(run, sources, val_sources, resume=action == 'resume', workers=workers)
+        write_run_json(run, 'finished', init=init, sources=sources, report=stage.init_report, summary=summary)
         return summary
     finally:
         if lock: lock.close()
 
-def _fit(run, sources, val_sources, resume, workers):
+def _fit(run, sources, val_sources, *, resume, workers):
     run.model.to(run.device)
     run.logger = Logger(run, run.recipe)
-    try: metrics = run.stage.fit(run, sources, list(val_sources), resume, run.cfg['workers'] if workers is None else workers)
+    workers = run.cfg['workers'] if workers is None else workers
+    try: metrics = run.stage.fit(run, sources, list(val_sources), resume=resume, workers=workers)
     finally: run.logger.close()
     return {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}

@@ -77,7 +77,8 @@ def bootstrap_interval(correct, *, n=2000, seed=0):
 
 # %% ../nbs/06_evaluate.ipynb #c008
 @torch.no_grad()
-def predict_views(model, dataset, device='cpu', head=None, softmax=False, rank=0, world=1, batch_size=2, workers=0, progress=True):
+def predict_views(model, dataset, *, device='cpu', head=None, softmax=False, rank=0, world=1, batch_size=2, workers=0,
+                  progress=True):
     "Per-video averaged logits `[N, C]`, labels `[N]` and split indices `[N]`, sorted by index."
     sub = torch.utils.data.Subset(dataset, list(range(rank, len(dataset), world)))
     loader = torch.utils.data.DataLoader(sub, batch_size=batch_size, num_workers=workers, collate_fn=collate)
@@ -171,7 +172,7 @@ def aggregate(df, metrics=('top1', 'top5', 'mean_class')):
 def summary_of(m, name):
     return {'acc1': m['top1'], 'acc5': m['top5'], 'mean_class': m['mean_class'], 'dataset': name, 'videos': m['videos']}
 
-def score(run, logits, labels, source, epoch, *, protocol=None, checkpoint=None):
+def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None):
     "Metrics of per-video logits; logged, and for a protocol saved and appended to the results store."
     m = metrics(logits, labels, source.num_classes, source.classes)
     loss = F.nll_loss(logits.clamp_min(1e-9).log(), labels) if run.cfg['softmax_views'] else F.cross_entropy(logits, labels)
@@ -185,15 +186,16 @@ def score(run, logits, labels, source, epoch, *, protocol=None, checkpoint=None)
                                         img_size=run.cfg['size'], num_frames=run.cfg['num_frames']))
     return summary_of(m, source.name)
 
-def evaluate_sources(run, model, sources, head, epoch, *, protocol=None, checkpoint=None, workers=0):
+def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpoint=None, workers=0):
     "Score `model` (with `head`, for a multi-head model) on each validation source with the test views."
     c, out = run.cfg, {}
     for s in sources:
         ds = VideoClipDataset(s.rows, s.root, c['num_frames'], c['clip_seconds'], c['size'], train=False, clips=c['test_clips'],
                               crops=c['test_crops'])
-        logits, labels, _ = predict_views(model, ds, run.device, head, c['softmax_views'], run.rank, run.world, workers=workers,
+        logits, labels, _ = predict_views(model, ds, device=run.device, head=head, softmax=c['softmax_views'], rank=run.rank,
+                                          world=run.world, workers=workers,
                                           progress=run.main)
-        out = score(run, logits, labels, s, epoch, protocol=protocol, checkpoint=checkpoint)
+        out = score(run, logits, labels, source=s, epoch=epoch, protocol=protocol, checkpoint=checkpoint)
     return out
 
 # %% ../nbs/06_evaluate.ipynb #c014

@@ -64,7 +64,7 @@ def out_paths(out, rel):
     "`(video, mask video, preview)` paths of `rel`, all checked to lie inside `out`."
     return out_path(out, rel), out_path(out, rel, 'seg'), out_path(out, rel, 'previews', suffix='.png')
 
-def process_video(src, rel, out, remover, auditor=None, max_side=None, save_masks=False, audit_every=5):
+def process_video(src, rel, out, *, remover, auditor=None, max_side=None, save_masks=False, audit_every=5):
     "Remove the people of one video; returns its manifest record (never raises)."
     t0 = time.perf_counter()
     rec = {'path': rel, 'status': 'error', 'error': None}
@@ -124,7 +124,8 @@ def _work(args):
         det = MaskRCNN(opts['weights']) if opts['detector'] == 'maskrcnn' else HOGDetector(upscale=opts['upscale'])
         _WORKER['remover'] = HumanRemover(det, static=opts['static'], detect_every=opts['detect_every'])
         _WORKER['auditor'] = audit_detector(opts['upscale']) if opts['audit'] else None
-    return process_video(src, rel, out, _WORKER['remover'], _WORKER['auditor'], opts['max_side'], opts['save_masks'])
+    return process_video(src, rel, out, remover=_WORKER['remover'], auditor=_WORKER['auditor'], max_side=opts['max_side'],
+                         save_masks=opts['save_masks'])
 
 def _died(code):
     "Why a process with exit code `code` ended without an answer."
@@ -178,7 +179,7 @@ def _run_jobs(fn, jobs, workers=2):
         if broken and not suspects and not answered and todo: suspects.append(todo.popleft())   # always move on
         for job in suspects: yield (job, *_solo(fn, job))     # one at a time, alone: the culprit dies again, the others finish
 
-def remove_humans(inp, out, root=None, workers=2, max_side=None, save_masks=False, static=True, detector='hog', weights=None,
+def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=False, static=True, detector='hog', weights=None,
                   upscale=2.0, detect_every=2, audit=True, audit_recall=None, name=None, progress=True, retry_failed=False):
     "Make a No-Human version of videos; returns the manifest records of this call's inputs."
     if detector not in ('hog', 'maskrcnn'): raise ValueError(f'detector {detector!r}: use hog or maskrcnn')
@@ -207,11 +208,11 @@ def remove_humans(inp, out, root=None, workers=2, max_side=None, save_masks=Fals
         append_jsonl(manifest, rec)
         if rec['status'] != 'ok': log.warning(f'{rec["path"]}: {rec["error"]}')
     records = {r['path']: r for r in read_jsonl(manifest)}          # the latest record of each video
-    write_outputs(out, items, records, name, detector, audit_recall, inp)
+    write_outputs(out, items=items, records=records, name=name, detector=detector, audit_recall=audit_recall, inp=inp)
     return [records[rel] for _, rel, _ in items if rel in records]
 
 # %% ../nbs/08a_remove_humans.ipynb #c026
-def write_outputs(out, items, records, name, detector, audit_recall, inp):
+def write_outputs(out, *, items, records, name, detector, audit_recall, inp):
     "The output split list (same labels, finished videos only) and the data card."
     ok = [(rel, lab) for _, rel, lab in items if records.get(rel, {}).get('status') == 'ok']
     atomic_write_text(out/'videos.csv', ''.join(f'{out_name(r)};{l}\n' for r, l in ok))

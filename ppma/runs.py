@@ -156,7 +156,7 @@ def claim_run(out, *, resume=False, overwrite=False, skip_finished=False, cfg=No
     return lock, 'start'
 
 # %% ../nbs/07_runs.ipynb #5fda106e
-def write_run_json(run, init, sources, status, report=None, summary=None):
+def write_run_json(run, status, *, init, sources, report=None, summary=None):
     "Rank 0 records the run: settings, results label, status, init and what of it loaded, datasets, summary."
     if not run.main: return
     atomic_write_text(run.out/'run.json', json.dumps({'config': run.cfg, 'recipe': run.recipe, 'status': status,

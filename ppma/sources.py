@@ -64,14 +64,14 @@ def _card_source(item, root, split, which, allow_absolute):
     if not root.exists(): raise FileNotFoundError(f'data_root {root} for {card["name"]} does not exist')
     return Source(card['name'], rows, root, card['num_classes'], card.get('label_space') or card['name'], card_classes(card))
 
-def load_source(item, root=None, split=None, which='train', allow_absolute=False):
+def load_source(item, root=None, *, split=None, which='train', allow_absolute=False):
     "A `Source` from a card name/path or a split-list file."
     p = Path(str(item))
     if is_split_list(p): return _list_source(p, root, split, which, allow_absolute)
     return _card_source(item, root, split, which, allow_absolute)
 
 # %% ../nbs/01a_sources.ipynb #3b1051d8
-def load_sources(data, data_root=None, split=None, which='train', allow_absolute=False):
+def load_sources(data, data_root=None, *, split=None, which='train', allow_absolute=False):
     "The `Source`s named by a run's `data`, `data_root` and `split` parameters."
     items, roots, splits = as_list(data), as_list(data_root), as_list(split)
     if not items: raise ValueError('data: no dataset given')
@@ -79,7 +79,7 @@ def load_sources(data, data_root=None, split=None, which='train', allow_absolute
     splits = splits or [None] * len(items)
     if len(roots) != len(items): raise ValueError(f'data_root: {len(roots)} roots for {len(items)} datasets (give one, or one each)')
     if len(splits) != len(items): raise ValueError(f'split: {len(splits)} lists for {len(items)} datasets')
-    return [load_source(i, r, s, which, allow_absolute) for i, r, s in zip(items, roots, splits)]
+    return [load_source(i, r, split=s, which=which, allow_absolute=allow_absolute) for i, r, s in zip(items, roots, splits)]
 
 def check_labels(sources):
     "Refuse a row whose label is outside its dataset's classes (the card's `num_classes`)."

@@ -41,7 +41,7 @@ class Stage:
         "`(model, heads)`: the model to train and the head index of each source."
         raise NotImplementedError
 
-    def loss(self, run, model, batch, head, seed):
+    def loss(self, run, model, batch, *, head, seed):
         "`(loss, logits or None)` of one batch; `seed` draws this step's randomness."
         raise NotImplementedError
 
@@ -58,7 +58,7 @@ class Stage:
 
     def evaluate(self, run, sources, epoch, *, final, workers=0):
         "Scores on held-out `sources`; the final evaluation writes the results row of `protocol`."
-        return evaluate_sources(run, run.model, sources, self.eval_head(run), epoch, protocol=self.protocol if final else None,
+        return evaluate_sources(run, run.model, sources, head=self.eval_head(run), epoch=epoch, protocol=self.protocol if final else None,
                                 checkpoint=run.out/'checkpoint.pt' if final else None, workers=workers)
 
     def eval_head(self, run): return None
@@ -66,8 +66,8 @@ class Stage:
     def after_checkpoint(self, run, datasets, epoch):
         "Rank 0, after each numbered checkpoint (MAE draws its reconstructions)."
 
-    def fit(self, run, sources, val_sources, resume, workers):
-        return fit(run, sources, val_sources, resume, workers)
+    def fit(self, run, sources, val_sources, *, resume, workers):
+        return fit(run, sources, val_sources, resume=resume, workers=workers)
 
     def start(self, cfg, sources, val_sources, *, rerun, overrides, **job):
         "Run the stage (`train` calls this); `rerun(stage, **kw)` is `train` with this call's arguments, for stages of stages."
@@ -132,7 +132,7 @@ class MAE(Stage):
         self.init_report = load_init(model, init, partial=cfg['partial_init']) if init else None
         return model, [0] * len(sources)
 
-    def loss(self, run, model, batch, head, seed):
+    def loss(self, run, model, batch, *, head, seed):
         x, m = batch.video.to(run.device), unwrap(model)
         n = x.shape[0]
         mask = make_mask(run.cfg['mask'], n * run.world, m.encoder.token_grid(x), run.cfg['mask_ratio'],
@@ -216,7 +216,7 @@ class Classify(Stage):
         if cfg['mixup'] or cfg['cutmix']: self.mixer = clip_mixup(classes[0], cfg['mixup'], cfg['cutmix'], smoothing=cfg['smoothing'])
         return Classifier(trunk, classes, frozen=self.frozen), heads
 
-    def loss(self, run, model, batch, head, seed):
+    def loss(self, run, model, batch, *, head, seed):
         x, y = batch.video.to(run.device), batch.label.to(run.device)
         if self.mixer is not None and model.training:
             self.mixer.num_classes = unwrap(model).num_classes_of(head)
@@ -263,9 +263,9 @@ class LinearProbe(Classify):
     def optimizer(self, model, *, lr, layer_decay=None, **kw):
         return create_optimizer_v2(model.trunk.head, 'adamw', lr=lr, **kw)
 
-    def fit(self, run, sources, val_sources, resume, workers):
+    def fit(self, run, sources, val_sources, *, resume, workers):
         if run.cfg['cache_features'] and run.world == 1: return probe_cached(run, sources, val_sources, workers)
-        return fit(run, sources, val_sources, resume, workers)
+        return fit(run, sources, val_sources, resume=resume, workers=workers)
 
 def view_features(run, source, average, workers=0):
     "Features of every test view (or their per-video mean) of a source, with labels."
@@ -301,7 +301,8 @@ def probe_cached(run, sources, val_sources, workers=0):
     ck = save_run(run, c['epochs'] - 1, 'checkpoint.pt')
     for (vx, vy), s in zip(val, val_sources):
         with torch.no_grad(): vl = head(vx.to(run.device)).cpu()
-        metrics = score(run, vl.softmax(-1) if c['softmax_views'] else vl, vy, s, c['epochs'] - 1, protocol='linear_probe', checkpoint=ck)
+        metrics = score(run, vl.softmax(-1) if c['softmax_views'] else vl, vy, source=s, epoch=c['epochs'] - 1, protocol='linear_probe',
+                        checkpoint=ck)
     return metrics
 
 # %% ../nbs/07b_stages.ipynb #24d77918
@@ -341,7 +342,7 @@ class Average(Stage):
                             'missing': missing}
         return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
 
-    def loss(self, run, model, batch, head, seed):
+    def loss(self, run, model, batch, *, head, seed):
         logits = model(batch.video.to(run.device))
         return F.cross_entropy(logits, batch.label.to(run.device), label_smoothing=run.cfg['smoothing']), logits
 
@@ -384,7 +385,8 @@ class Evaluate(Stage):
         lock = lock_run(run.out) if run.main else None
         try:
             run.logger = Logger(run, run.recipe)
-            metrics = evaluate_sources(run, model, sources, None, 0, protocol='evaluate', checkpoint=init, workers=cfg['workers'])
+            metrics = evaluate_sources(run, model, sources, head=None, epoch=0, protocol='evaluate', checkpoint=init,
+                                       workers=cfg['workers'])
             run.logger.close()
         finally:
             if lock: lock.close()

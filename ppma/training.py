@@ -139,7 +139,7 @@ def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, s
     cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, workers=workers, **overrides)
     data = data or str(default_data())
     cls = STAGES[stage]
-    sources = load_sources(data, data_root, split, which=cls.reads, allow_absolute=cfg['allow_absolute'])
+    sources = load_sources(data, data_root, split=split, which=cls.reads, allow_absolute=cfg['allow_absolute'])
     check_labels(sources)
     val_sources = validation_sources(data, val, sources, cfg['allow_absolute']) if cls.reads == 'train' else []
     init = _init_of(stage, init)
