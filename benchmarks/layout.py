@@ -8,7 +8,8 @@ Counts (Python `ast` on `ppma/*.py`, notebook JSON for `nbs/[0-9]*.ipynb`):
   class outside `ppma/stages.py` (the stage classes);
 - code-cell lines (median, p90, max), and the share of export cells followed by an example or test: the next code
   cell uses a name the export cell defines and asserts or shows something (an assert, a `test_*` call, a print or
-  plot, or a last line that is an expression the notebook displays).
+  plot, or a last line that is an expression the notebook displays). A notebook's imports cell (it defines nothing,
+  or only its logger) is not counted: the skeleton puts the hidden test imports after it.
 """
 import ast, json, re, statistics, sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def notebook_rhythm(nbs=ROOT / 'nbs'):
         for i, c in enumerate(cells):
             src = _source(c)
             lines.append(len([l for l in src.splitlines() if not l.startswith('#|')]))
-            if not re.search(r'^#\|\s*export', src, re.M): continue
+            if not re.search(r'^#\|\s*export', src, re.M) or _defined(src) <= {'log'}: continue
             exports += 1
             nxt = next((_source(d) for d in cells[i + 1:i + 2]), '')
             shown += not re.search(r'^#\|\s*export', nxt, re.M) and _demonstrates(nxt, _defined(src))
