@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY
 from ppma.data import VideoClipDataset, load_card, read_split, save_card
 from ppma.miniature import SCALES, shuffled_list
-from ppma.miniature_results import run_miniature, wilson
+from ppma.miniature_results import run_miniature
 from ppma.testing import write_test_video
 from ppma.training import train
 
