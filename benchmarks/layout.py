@@ -77,7 +77,6 @@ def _defined(src):
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                 names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
-        elif isinstance(node, ast.FunctionDef): names.add(node.name)
     return names
 
 
@@ -110,7 +109,7 @@ def p90(xs): return sorted(xs)[int(0.9 * (len(xs) - 1))]
 
 
 def report():
-    sizes, lines, (_, exports, shown) = module_sizes(), *notebook_rhythm()[:1], notebook_rhythm()
+    sizes, (lines, exports, shown) = module_sizes(), notebook_rhythm()
     rows = [f'modules: {len(sizes)}, largest ' + ', '.join(f'{k} {v}' for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:5]),
             f'functions over 40 lines: {len(long_functions())}',
             f'stage branches / model isinstance outside stages.py: {len(stage_branches())}',
