@@ -14,7 +14,7 @@ log = get_logger('ppma.cli')
 
 # %% auto #0
 __all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train',
-           'cmd_evaluate', 'cmd_synth', 'cmd_remove_humans', 'cmd_demo', 'parser', 'main']
+           'cmd_evaluate', 'cmd_synth', 'cmd_remove_humans', 'cmd_merge_shards', 'cmd_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -130,16 +130,26 @@ def cmd_synth(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c015
-def cmd_remove_humans(a):
-    from ppma.remove_humans import remove_humans
-    recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side, save_masks=a.save_masks,
-                         static=not a.moving_camera, detector=a.detector, weights=a.weights, detect_every=a.detect_every,
-                         audit=not a.no_audit, retry_failed=a.retry_failed)
+def _removal_summary(recs, manifest):
     bad = [r for r in recs if r['status'] != 'ok']
     before, after = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
-    print(f'{len(recs) - len(bad)} video(s) done, {len(bad)} failed; audit detections {before} before, {after} after; '
-          f'see {Path(a.out_dir)/"manifest.jsonl"}')
+    moving = sum(1 for r in recs if r.get('camera', {}).get('moving'))
+    print(f'{len(recs) - len(bad)} video(s) done ({moving} with a moving camera), {len(bad)} failed; '
+          f'audit detections {before} before, {after} after; see {manifest}')
     return 1 if bad else 0
+
+def cmd_remove_humans(a):
+    from ppma.remove_humans import remove_humans, shard_files, parse_shard
+    camera = 'moving' if a.moving_camera else 'static' if a.static_camera else 'auto'
+    recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side, save_masks=a.save_masks,
+                         camera=camera, detector=a.detector, weights=a.weights, detect_every=a.detect_every,
+                         audit=not a.no_audit, retry_failed=a.retry_failed, audit_dir=a.audit_dir, shard=a.shard)
+    if a.shard: print(f'shard {a.shard} finished; when all are, run: ppma merge-shards {a.out_dir}')
+    return _removal_summary(recs, shard_files(a.out_dir, parse_shard(a.shard))[0])
+
+def cmd_merge_shards(a):
+    from ppma.remove_humans import merge_shards
+    return _removal_summary(merge_shards(a.out_dir), Path(a.out_dir)/'manifest.jsonl')
 
 # %% ../nbs/10_cli.ipynb #c017
 def cmd_demo(a):
@@ -195,7 +205,7 @@ def _train_commands(sub):
     ev.set_defaults(fn=cmd_evaluate)
 
 def _make_commands(sub):
-    "`ppma synth` and `ppma remove-humans`: commands that make datasets."
+    "`ppma synth`, `ppma remove-humans` and `ppma merge-shards`: commands that make datasets."
     sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
     sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
     sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)
@@ -213,11 +223,17 @@ def _make_commands(sub):
     rh.add_argument('input', help='a video, a folder of videos, or a split list'); rh.add_argument('out_dir')
     rh.add_argument('--root', help='root of the split list paths'); rh.add_argument('--max-side', type=int, help='process and write at this long side')
     rh.add_argument('--workers', type=int, default=2); rh.add_argument('--save-masks', action='store_true', help='also write seg/ mask videos')
-    rh.add_argument('--moving-camera', action='store_true', help='align neighbours by homography; no background subtraction')
-    rh.add_argument('--detector', default='hog', choices=['hog', 'maskrcnn']); rh.add_argument('--weights', help='Mask R-CNN weights file')
+    cam = rh.add_mutually_exclusive_group()          # default: decided per video from its measured motion
+    cam.add_argument('--moving-camera', action='store_true', help='treat every video as filmed by a moving camera')
+    cam.add_argument('--static-camera', action='store_true', help='treat every video as filmed by a still camera')
+    rh.add_argument('--detector', default='ssdlite', choices=['ssdlite', 'hog', 'maskrcnn']); rh.add_argument('--weights', help='Mask R-CNN weights file')
+    rh.add_argument('--audit-dir', help='where previews and masks go (they show the people); default OUT_DIR-audit')
+    rh.add_argument('--shard', metavar='K/N', help='process only part K of N (0 <= K < N), e.g. one task of a SLURM array')
     rh.add_argument('--detect-every', type=int, default=2); rh.add_argument('--no-audit', action='store_true')
     rh.add_argument('--retry-failed', action='store_true', help='try again the videos that killed their worker in an earlier run')
     rh.set_defaults(fn=cmd_remove_humans)
+    ms = sub.add_parser('merge-shards', help='join the finished shards of a remove-humans output: one manifest, list and card')
+    ms.add_argument('out_dir'); ms.set_defaults(fn=cmd_merge_shards)
 
 def _model_commands(sub):
     "`ppma convert`, `ppma features` and `ppma demo`."

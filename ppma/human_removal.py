@@ -4,20 +4,21 @@
 
 # %% ../nbs/08_human_removal.ipynb #c003
 from __future__ import annotations
-import math, subprocess, shutil, tempfile, time
+import importlib.util, math, subprocess, shutil, tempfile, time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .background import camera_motion, fill_moving, fill_still, shot_starts
 from .core import atomic_path, get_logger, repo_root
 
 log = get_logger('ppma.human_removal')
 
 # %% auto #0
-__all__ = ['log', 'SAMPLES', 'fetch_sample', 'nms', 'HOGDetector', 'audit_detector', 'MaskRCNN', 'grow', 'grabcut_box',
-           'held_boxes', 'foreground', 'motion_boxes', 'person_masks', 'align_to', 'temporal_fill', 'HumanRemover',
-           'count_people', 'audit', 'count_recall']
+__all__ = ['log', 'SAMPLES', 'ASSETS', 'fetch_sample', 'onnx_session', 'SSDLite', 'nms', 'HOGDetector', 'audit_detector',
+           'MaskRCNN', 'grow', 'SelfieSegmenter', 'iou', 'merge_boxes', 'track_boxes', 'HumanRemover', 'count_people',
+           'audit', 'count_recall']
 
 # %% ../nbs/08_human_removal.ipynb #c006
 _OCV = './usr/share/doc/opencv-doc/examples/data/'
@@ -53,6 +54,27 @@ def fetch_sample(name='vtest.avi', cache=None):
         for n, m in wanted.items():
             with atomic_path(cache/n, suffix=Path(n).suffix) as tmp: shutil.copyfile(Path(d)/m, tmp)
     return out
+
+# %% ../nbs/08_human_removal.ipynb #cssdlt
+ASSETS = Path(importlib.util.find_spec('ppma').origin).parent/'assets'   # model files shipped with ppma (assets/README.md)
+
+def onnx_session(path, threads=1):
+    "An onnxruntime CPU session of the model file `path` on `threads` threads (one per worker process)."
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
+    return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+
+class SSDLite:
+    "SSDLite-MobileNet-v2 person detector (COCO class 1) from the ONNX file shipped with ppma; `score`: the cut."
+    def __init__(self, score=0.2, path=None):
+        self.session, self.score = onnx_session(path or ASSETS/'ssdlite_person.onnx'), score
+
+    def __call__(self, frame):
+        h, w = frame.shape[:2]
+        _, s, b, c = self.session.run(None, {'image_tensor:0': cv2.resize(frame, (300, 300), interpolation=cv2.INTER_AREA)[None]})
+        keep = (s[0] >= self.score) & (c[0] == 1)
+        return (b[0][keep][:, [1, 0, 3, 2]] * [w, h, w, h]).round().astype(int).reshape(-1, 4)   # (y0, x0, y1, x1) in [0, 1]
 
 # %% ../nbs/08_human_removal.ipynb #c008
 def nms(boxes, scores, iou=0.4):
@@ -111,134 +133,97 @@ def grow(box, frac, h, w):
     x0, y0, x1, y1 = box; dx, dy = (x1 - x0) * frac, (y1 - y0) * frac
     return int(max(0, x0 - dx)), int(max(0, y0 - dy)), int(min(w, x1 + dx)), int(min(h, y1 + dy))
 
-def grabcut_box(frame, box, iters=3):
-    "Person pixels (bool `[H, W]`) inside `box` by GrabCut initialised with the box; the whole box if that fails."
-    h, w = frame.shape[:2]
-    x0, y0, x1, y1 = grow(box, 0.15, h, w)
-    bx0, by0, bx1, by1 = grow(box, 0.0, h, w)
-    out = np.zeros((h, w), bool)
-    roi = np.ascontiguousarray(frame[y0:y1, x0:x1, ::-1])
-    rect = (bx0 - x0, by0 - y0, max(1, bx1 - bx0), max(1, by1 - by0))
-    m = np.zeros(roi.shape[:2], np.uint8)
-    try:
-        cv2.grabCut(roi, m, rect, np.zeros((1, 65)), np.zeros((1, 65)), iters, cv2.GC_INIT_WITH_RECT)
-        out[y0:y1, x0:x1] = (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
-    except cv2.error:
-        out[by0:by1, bx0:bx1] = True
-    return out
+class SelfieSegmenter:
+    "Person pixels inside boxes: MediaPipe's selfie segmenter on each box enlarged by `margin`, at 256 x 256."
+    def __init__(self, threshold=0.5, margin=0.15, path=None):
+        self.session = onnx_session(path or ASSETS/'selfie_segmentation.onnx')
+        self.threshold, self.margin = threshold, margin
 
-def held_boxes(detected, n):
-    "Boxes for every frame from detections on some frames (`{frame: boxes}`): the union of the nearest two."
+    def __call__(self, frame, boxes):
+        h, w = frame.shape[:2]
+        out = np.zeros((h, w), bool)
+        for b in boxes:
+            x0, y0, x1, y1 = grow(b, self.margin, h, w)
+            if x1 - x0 < 4 or y1 - y0 < 4: continue
+            crop = cv2.resize(frame[y0:y1, x0:x1], (256, 256), interpolation=cv2.INTER_LINEAR)
+            p = self.session.run(None, {'input_1': crop[None].astype(np.float32) / 255})[0][0, :, :, 0]
+            out[y0:y1, x0:x1] |= cv2.resize(p, (x1 - x0, y1 - y0)) > self.threshold
+        return out
+
+# %% ../nbs/08_human_removal.ipynb #ctrack
+def iou(a, b):
+    "Intersection over union of two boxes."
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+def merge_boxes(boxes, thr=0.3):
+    "Boxes overlapping by more than `thr` replaced by their union, until none do."
+    boxes = [list(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if iou(boxes[i], boxes[j]) > thr:
+                    a, b = boxes[i], boxes.pop(j)
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    merged = True; break
+            if merged: break
+    return np.array(boxes, int).reshape(-1, 4)
+
+def track_boxes(detected, n, *, hold=2, thr=0.3):
+    "Boxes for each of `n` frames from `{frame: boxes}` on some frames: those of the `hold` nearest on each side, merged."
     keys = np.array(sorted(detected))
     out = []
     for t in range(n):
-        i = np.searchsorted(keys, t)
-        near = {keys[min(i, len(keys) - 1)], keys[max(i - 1, 0)]}
-        out.append(np.concatenate([np.asarray(detected[k]).reshape(-1, 4) for k in near]))
-    return out
-
-def foreground(frames, history=200):
-    "MOG2 foreground masks (bool `[T, H, W]`, shadows excluded) of a static-camera video."
-    mog = cv2.createBackgroundSubtractorMOG2(history=min(history, len(frames)), detectShadows=True)
-    for f in frames[:min(len(frames), 50)]: mog.apply(f)          # warm the background model up first
-    return np.stack([mog.apply(f) > 200 for f in frames])
-
-def motion_boxes(fg, min_area=0.0006, max_height=0.45):
-    "Boxes of person-shaped moving blobs (taller than a third of their width) in a foreground mask."
-    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8), np.ones((5, 3), np.uint8)), connectivity=8)
-    h, w = fg.shape
-    return [(x, y, x + bw, y + bh) for x, y, bw, bh, area in stats[1:]
-            if area >= min_area * h * w and bh >= bw / 3 and bh <= max_height * h]
-
-def person_masks(frames, boxes, static=True, dilate=7, grabcut=True):
-    "Dilated person masks `[T, H, W]` from per-frame boxes (plus moving blobs for a static camera)."
-    fg = foreground(frames) if static else None
-    if fg is not None: boxes = [np.concatenate([np.reshape(b, (-1, 4)), np.reshape(motion_boxes(f), (-1, 4))]) for b, f in zip(boxes, fg)]
-    h, w = frames.shape[1:3]
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (dilate, dilate)) if dilate > 1 else None
-    out = np.zeros(frames.shape[:3], bool)
-    for t, (f, bs) in enumerate(zip(frames, boxes)):
-        for b in bs:
-            x0, y0, x1, y1 = grow(b, 0.1, h, w)
-            if grabcut: out[t] |= grabcut_box(f, b)
-            else: out[t, y0:y1, x0:x1] = True
-            if fg is not None: out[t, y0:y1, x0:x1] |= fg[t, y0:y1, x0:x1]
-        if kernel is not None and out[t].any(): out[t] = cv2.dilate(out[t].astype(np.uint8), kernel) > 0
-    return out
-
-# %% ../nbs/08_human_removal.ipynb #c016
-def align_to(frame, other, mask, other_mask):
-    "Warp `other` (and its mask) into `frame`'s view by a RANSAC homography on ORB features outside the masks."
-    orb = cv2.ORB_create(800)
-    g = lambda im, m: orb.detectAndCompute(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), (~m).astype(np.uint8) * 255)
-    (k1, d1), (k2, d2) = g(frame, mask), g(other, other_mask)
-    if d1 is None or d2 is None or len(k1) < 8 or len(k2) < 8: return None
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d2, d1)
-    if len(matches) < 8: return None
-    src = np.float32([k2[m.queryIdx].pt for m in matches]); dst = np.float32([k1[m.trainIdx].pt for m in matches])
-    H, ok = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
-    if H is None or ok.sum() < 8: return None
-    h, w = frame.shape[:2]
-    warped = cv2.warpPerspective(other, H, (w, h))
-    valid = cv2.warpPerspective((~other_mask).astype(np.uint8), H, (w, h), flags=cv2.INTER_NEAREST) > 0
-    return warped, ~valid
-
-def temporal_fill(frames, masks, window=30, moving_camera=False, step=1):
-    "Frames with masked pixels replaced by the temporal median of where they are visible (Telea for the rest)."
-    out, n = frames.copy(), len(frames)
-    for t in range(n):
-        if not masks[t].any(): continue
-        ys, xs = np.nonzero(masks[t])
-        near = [s for s in range(max(0, t - window), min(n, t + window + 1), step) if s != t]
-        if moving_camera:
-            pairs = [p for s in near if (p := align_to(frames[t], frames[s], masks[t], masks[s])) is not None]
-            vals = np.stack([p[0][ys, xs] for p in pairs]) if pairs else np.zeros((0, len(ys), 3), np.uint8)
-            hidden = np.stack([p[1][ys, xs] for p in pairs]) if pairs else np.zeros((0, len(ys)), bool)
-        else:
-            vals, hidden = frames[near][:, ys, xs], masks[near][:, ys, xs]
-        v = vals.astype(np.float32); v[hidden] = np.nan
-        seen = ~hidden.all(0) if len(vals) else np.zeros(len(ys), bool)
-        if seen.any(): out[t, ys[seen], xs[seen]] = np.rint(np.nanmedian(v[:, seen], 0)).astype(np.uint8)
-        if (~seen).any():
-            hole = np.zeros(masks[t].shape, np.uint8); hole[ys[~seen], xs[~seen]] = 255
-            out[t] = cv2.inpaint(out[t], hole, 3, cv2.INPAINT_TELEA)
+        before, after = np.searchsorted(keys, t, 'left'), np.searchsorted(keys, t, 'right')   # keys[:before] < t < keys[after:]
+        near = keys[max(0, before - hold):after + hold]
+        out.append(merge_boxes(np.concatenate([np.reshape(detected[k], (-1, 4)) for k in near]), thr))
     return out
 
 # %% ../nbs/08_human_removal.ipynb #c019
 class HumanRemover:
-    "Detect -> segment -> dilate -> fill. `detector` maps a frame to boxes (or is a `MaskRCNN`, which also segments)."
-    def __init__(self, detector=None, static=True, grabcut=True, dilate=7, window=30, detect_every=2, fill_step=1):
-        self.detector = detector or HOGDetector()
-        self.static, self.grabcut, self.dilate, self.window, self.detect_every, self.fill_step = static, grabcut, dilate, window, detect_every, fill_step
+    "Detect -> track -> segment -> dilate -> fill; `detector` maps a frame to boxes (or is a `MaskRCNN`, which also segments)."
+    def __init__(self, detector=None, segmenter=None, *, camera='auto', detect_every=2, hold=2, dilate=5, window=30,
+                 samples=12):
+        if camera not in ('auto', 'static', 'moving'): raise ValueError(f"camera {camera!r}: use 'auto', 'static' or 'moving'")
+        self.detector, self.segmenter = detector or SSDLite(), segmenter or SelfieSegmenter()
+        self.camera, self.detect_every, self.hold, self.dilate = camera, detect_every, hold, dilate
+        self.window, self.samples = window, samples
 
-    def masks(self, frames, timings):
-        if hasattr(self.detector, 'detect_and_segment'): return self.instance_masks(frames, timings)
+    def masks(self, frames):
+        "Dilated person masks `[T, H, W]` and `(seconds detecting, seconds segmenting)`."
         t0 = time.perf_counter()
-        idx = sorted(set(range(0, len(frames), self.detect_every)) | {len(frames) - 1})
-        detected = {i: self.detector(frames[i]) for i in idx}
-        t1 = time.perf_counter(); timings['detect'] += t1 - t0
-        m = person_masks(frames, held_boxes(detected, len(frames)), self.static, self.dilate, self.grabcut)
-        timings['segment'] += time.perf_counter() - t1
-        return m
+        if hasattr(self.detector, 'detect_and_segment'):      # an instance segmenter: its masks, every frame
+            out, t1 = np.stack([np.any(self.detector.detect_and_segment(f)[1], 0) for f in frames]), t0
+        else:
+            idx = sorted(set(range(0, len(frames), self.detect_every)) | {len(frames) - 1})
+            detected = {i: self.detector(frames[i]) for i in idx}
+            t1 = time.perf_counter()
+            out = np.stack([self.segmenter(f, b) for f, b in zip(frames, track_boxes(detected, len(frames), hold=self.hold))])
+        if self.dilate > 1:
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.dilate + 1,) * 2)
+            for t in np.nonzero(out.reshape(len(out), -1).any(1))[0]: out[t] = cv2.dilate(out[t].astype(np.uint8), k) > 0
+        return out, (t1 - t0, time.perf_counter() - t1)
 
-    def instance_masks(self, frames, timings):
-        "Masks straight from an instance segmenter (Mask R-CNN), every frame, dilated."
-        t0 = time.perf_counter()
-        out = np.zeros(frames.shape[:3], bool)
-        for t, f in enumerate(frames):
-            _, m = self.detector.detect_and_segment(f)
-            if len(m): out[t] = cv2.dilate(np.any(m, 0).astype(np.uint8), np.ones((self.dilate, self.dilate), np.uint8)) > 0
-        timings['segment'] += time.perf_counter() - t0
-        return out
+    def decide(self, frames, starts):
+        "The camera decision: `{'moving': bool, 'decided_by': 'motion' or 'override', ...evidence}`."
+        if self.camera != 'auto': return {'moving': self.camera == 'moving', 'decided_by': 'override'}
+        return {**camera_motion(frames, starts=starts), 'decided_by': 'motion'}
 
     def __call__(self, frames):
-        "`(frames without people, person masks, seconds per stage)`."
-        timings = {'detect': 0.0, 'segment': 0.0, 'inpaint': 0.0}
-        masks = self.masks(frames, timings)
+        "`(frames without people, person masks, {'timings': seconds per stage, 'camera': the decision})`."
         t0 = time.perf_counter()
-        out = temporal_fill(frames, masks, self.window, not self.static, self.fill_step)
-        timings['inpaint'] += time.perf_counter() - t0
-        return out, masks, timings
+        starts = shot_starts(frames)
+        camera = {**self.decide(frames, starts), 'shots': len(starts)}
+        t1 = time.perf_counter()
+        masks, (detect, segment) = self.masks(frames)
+        t2 = time.perf_counter()
+        if camera['moving']: out = fill_moving(frames, masks, window=self.window, samples=self.samples, starts=starts)
+        else: out = fill_still(frames, masks, window=self.window, starts=starts)
+        timings = {'camera': t1 - t0, 'detect': detect, 'segment': segment, 'inpaint': time.perf_counter() - t2}
+        return out, masks, {'timings': timings, 'camera': camera}
 
 # %% ../nbs/08_human_removal.ipynb #c021
 def count_people(detector, frames, every=5):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_remove_humans.ipynb #aa008aa2
 from __future__ import annotations
-import multiprocessing as mp, signal, time
+import json, multiprocessing as mp, signal, time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -17,14 +17,16 @@ from tqdm import tqdm
 from .core import (append_jsonl, atomic_path, atomic_write_text, check_output_dir, clean_stale, die_with_parent,
                        get_logger, process_pool, read_jsonl, write_video)
 from .data import VIDEO_EXTS, read_split, resolve_sample, save_card
-from .human_removal import HOGDetector, HumanRemover, MaskRCNN, audit, audit_detector
+from .human_removal import HOGDetector, HumanRemover, MaskRCNN, SSDLite, audit, audit_detector
 from .prepare import iter_frames
+from .runs import lock_run
 
 log = get_logger('ppma.remove_humans')
 
 # %% auto #0
-__all__ = ['log', 'read_video', 'save_preview', 'out_name', 'out_path', 'out_paths', 'process_video', 'list_inputs',
-           'remove_humans', 'write_outputs']
+__all__ = ['log', 'DETECTORS', 'CAMERAS', 'read_video', 'save_preview', 'out_name', 'out_path', 'audit_folder', 'out_paths',
+           'process_video', 'parse_shard', 'shard_files', 'write_shard', 'merge_shards', 'list_inputs', 'remove_humans',
+           'write_outputs']
 
 # %% ../nbs/08a_remove_humans.ipynb #c023
 def read_video(path, max_side=None):
@@ -60,30 +62,89 @@ def out_path(out, rel, *sub, suffix=''):
         raise ValueError(f'{rel!r} would be written outside the output folder {out}')
     return p
 
-def out_paths(out, rel):
-    "`(video, mask video, preview)` paths of `rel`, all checked to lie inside `out`."
-    return out_path(out, rel), out_path(out, rel, 'seg'), out_path(out, rel, 'previews', suffix='.png')
+def audit_folder(out):
+    "Where the previews and masks of `out` go by default: `<out>-audit` beside it."
+    out = Path(out)
+    return out.parent/f'{out.name}-audit'
 
-def process_video(src, rel, out, *, remover, auditor=None, max_side=None, save_masks=False, audit_every=5):
+def out_paths(out, rel, audit_dir=None):
+    "`(video, mask video, preview)` paths of `rel`: the video inside `out`, the others inside the audit folder."
+    audit_dir = audit_dir or audit_folder(out)
+    return out_path(out, rel), out_path(audit_dir, rel, 'seg'), out_path(audit_dir, rel, 'previews', suffix='.png')
+
+def process_video(src, rel, out, *, remover, auditor=None, max_side=None, save_masks=False, audit_every=5, audit_dir=None):
     "Remove the people of one video; returns its manifest record (never raises)."
     t0 = time.perf_counter()
     rec = {'path': rel, 'status': 'error', 'error': None}
     try:
-        video, seg, preview = out_paths(out, rel)
+        audit_dir = Path(audit_dir or audit_folder(out))
+        video, seg, preview = out_paths(out, rel, audit_dir)
         frames, fps = read_video(src, max_side)
-        clean, masks, timings = remover(frames)
+        clean, masks, info = remover(frames)
         t1 = time.perf_counter()
         write_video(video, clean, fps=fps)
         if save_masks: write_video(seg, np.repeat(masks[..., None].astype(np.uint8) * 255, 3, -1), fps=fps)
-        timings['encode'] = time.perf_counter() - t1
+        timings = {**info['timings'], 'encode': time.perf_counter() - t1}
         save_preview(preview, frames, masks, clean)
-        rec.update(status='ok', frames=len(frames), fps=fps, size=list(frames.shape[1:3]), preview=str(preview.relative_to(out)),
-                   mask_fraction=round(float(masks.mean()), 5), timings={k: round(v, 3) for k, v in timings.items()})
+        rec.update(status='ok', frames=len(frames), fps=fps, size=list(frames.shape[1:3]), preview=str(preview.relative_to(audit_dir)),
+                   mask_fraction=round(float(masks.mean()), 5), camera=info['camera'], timings={k: round(v, 3) for k, v in timings.items()})
         if auditor is not None: rec.update(audit(auditor, frames, clean, audit_every))
     except Exception as e:
         rec['error'] = f'{type(e).__name__}: {e}'
     rec['seconds'] = round(time.perf_counter() - t0, 3)
     return rec
+
+# %% ../nbs/08a_remove_humans.ipynb #cshard
+def parse_shard(shard):
+    "`(k, n)` from 'K/N' (or a pair) with 0 <= K < N; None stays None."
+    if shard is None: return None
+    try:
+        k, n = (int(x) for x in (shard.split('/') if isinstance(shard, str) else shard))
+        if 0 <= k < n: return k, n
+    except ValueError: pass
+    raise ValueError(f'shard {shard!r}: use K/N with 0 <= K < N (e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)')
+
+def shard_files(out, shard):
+    "`(manifest path, lock file name)` of a whole run, or of shard `(k, n)` of it."
+    if shard is None: return Path(out)/'manifest.jsonl', '.lock'
+    k, n = shard
+    return Path(out)/'shards'/f'manifest-{k}-of-{n}.jsonl', f'.lock-{k}-of-{n}'
+
+def write_shard(out, shard, *, items, about):
+    "The record of a finished shard: which inputs it had, and what the merge needs to write the card."
+    k, n = shard
+    atomic_write_text(Path(out)/'shards'/f'shard-{k}-of-{n}.json',
+                      json.dumps({'k': k, 'n': n, **about, 'items': [(rel, lab) for _, rel, lab in items]}, indent=1))
+
+def _shard_infos(out):
+    "The finished shards' records, checked to be all N parts of one input."
+    infos = sorted((json.loads(p.read_text()) for p in (Path(out)/'shards').glob('shard-*-of-*.json')), key=lambda i: i['k'])
+    if not infos: raise FileNotFoundError(f'{out}/shards: no finished shard (shard-K-of-N.json); run remove-humans --shard K/N first')
+    n, first = infos[0]['n'], infos[0]
+    if any(i['n'] != n or i['inp'] != first['inp'] or i['total'] != first['total'] for i in infos):
+        raise ValueError(f'{out}/shards: shards of different inputs or splits; merge only the N parts of one run')
+    missing = sorted(set(range(n)) - {i['k'] for i in infos})
+    if missing: raise ValueError(f'{out}: shard(s) {", ".join(f"{k}/{n}" for k in missing)} not finished; run them, then merge')
+    return infos
+
+def merge_shards(out, *, audit_recall=None):
+    "Join the N finished shards of `out`: one manifest (in list order), list and card; returns the records."
+    out = Path(out)
+    infos = _shard_infos(out)
+    n = infos[0]['n']
+    items = [None] * infos[0]['total']
+    records = {}
+    for i in infos:
+        for j, (rel, lab) in enumerate(i['items']): items[i['k'] + j * n] = (None, rel, lab)     # shard k had items k, k+n, ...
+        records.update({r['path']: r for r in read_jsonl(out/'shards'/f'manifest-{i["k"]}-of-{n}.jsonl')})
+    lock = lock_run(out)
+    try:
+        clean_stale(out)
+        atomic_write_text(out/'manifest.jsonl', ''.join(json.dumps(records[rel], default=str) + '\n' for _, rel, _ in items if rel in records))
+        about = {k: infos[0][k] for k in ('inp', 'name', 'detector', 'audit_dir', 'total')}
+        write_outputs(out, items=items, records=records, audit_recall=audit_recall, **about)
+    finally: lock.close()
+    return [records[rel] for _, rel, _ in items if rel in records]
 
 # %% ../nbs/08a_remove_humans.ipynb #c024
 def _row_lines(path, n):
@@ -118,14 +179,17 @@ def list_inputs(inp, root=None, out=None):
 
 _WORKER = {}
 
+def _remover(opts):
+    "The remover a worker builds once, from the options of `remove_humans`."
+    make = {'ssdlite': SSDLite, 'hog': HOGDetector, 'maskrcnn': lambda: MaskRCNN(opts['weights'])}[opts['detector']]
+    return HumanRemover(make(), camera=opts['camera'], detect_every=opts['detect_every'])
+
 def _work(args):
     src, rel, out, opts = args
     if 'remover' not in _WORKER:
-        det = MaskRCNN(opts['weights']) if opts['detector'] == 'maskrcnn' else HOGDetector(upscale=opts['upscale'])
-        _WORKER['remover'] = HumanRemover(det, static=opts['static'], detect_every=opts['detect_every'])
-        _WORKER['auditor'] = audit_detector(opts['upscale']) if opts['audit'] else None
+        _WORKER['remover'], _WORKER['auditor'] = _remover(opts), audit_detector() if opts['audit'] else None
     return process_video(src, rel, out, remover=_WORKER['remover'], auditor=_WORKER['auditor'], max_side=opts['max_side'],
-                         save_masks=opts['save_masks'])
+                         save_masks=opts['save_masks'], audit_dir=opts['audit_dir'])
 
 def _died(code):
     "Why a process with exit code `code` ended without an answer."
@@ -179,27 +243,31 @@ def _run_jobs(fn, jobs, workers=2):
         if broken and not suspects and not answered and todo: suspects.append(todo.popleft())   # always move on
         for job in suspects: yield (job, *_solo(fn, job))     # one at a time, alone: the culprit dies again, the others finish
 
-def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=False, static=True, detector='hog', weights=None,
-                  upscale=2.0, detect_every=2, audit=True, audit_recall=None, name=None, progress=True, retry_failed=False):
-    "Make a No-Human version of videos; returns the manifest records of this call's inputs."
-    if detector not in ('hog', 'maskrcnn'): raise ValueError(f'detector {detector!r}: use hog or maskrcnn')
-    if detector == 'maskrcnn' and not (weights and Path(weights).exists()): raise FileNotFoundError(f'--weights {weights}: Mask R-CNN needs a local weights file')
+DETECTORS, CAMERAS = ('ssdlite', 'hog', 'maskrcnn'), ('auto', 'static', 'moving')
+
+def _check_options(detector, weights, camera):
+    if detector not in DETECTORS: raise ValueError(f'detector {detector!r}: use one of {", ".join(DETECTORS)}')
+    if camera not in CAMERAS: raise ValueError(f'camera {camera!r}: use one of {", ".join(CAMERAS)}')
+    if detector == 'maskrcnn' and not (weights and Path(weights).exists()):
+        raise FileNotFoundError(f'--weights {weights}: Mask R-CNN needs a local weights file')
+
+def _check_folders(inp, out, root, audit_dir):
+    "Refuse output and audit folders that overlap the input (or each other), before anything is written."
     p = Path(inp)
-    if p.is_dir() or p.suffix.lower() in VIDEO_EXTS: check_output_dir(out, inp, param='out_dir')   # a video: its folder
-    else:
-        check_output_dir(out, root, param='out_dir')
-        if p.resolve().is_relative_to(Path(out).resolve()):
-            raise ValueError(f'out_dir {out}: it contains the input list {inp}; choose a folder outside it')
-    items = list_inputs(inp, root, out)                 # every row checked before anything is written
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    clean_stale(out)
-    manifest = out/'manifest.jsonl'
+    for folder, param in ((out, 'out_dir'), (audit_dir, 'audit_dir')):
+        if p.is_dir() or p.suffix.lower() in VIDEO_EXTS: check_output_dir(folder, inp, param=param)   # a video: its folder
+        else:
+            check_output_dir(folder, root, param=param)
+            if p.resolve().is_relative_to(Path(folder).resolve()):
+                raise ValueError(f'{param} {folder}: it contains the input list {inp}; choose a folder outside it')
+    check_output_dir(audit_dir, out, param='audit_dir')
+
+def _process(items, out, manifest, opts, *, workers, progress, retry_failed):
+    "Run the videos not done yet, appending to `manifest`; the latest record of each video."
     latest = {r['path']: r for r in read_jsonl(manifest)} if manifest.exists() else {}
     status = {rel: latest[rel]['status'] for _, rel, _ in items if rel in latest}
     done = {rel for rel, s in status.items() if s == 'ok' and (out/out_name(rel)).exists()}
     dead = set() if retry_failed else {rel for rel, s in status.items() if s == 'failed'}
-    opts = dict(weights=weights, detector=detector, upscale=upscale, static=static, detect_every=detect_every, audit=audit,
-                max_side=max_side, save_masks=save_masks)
     jobs = [(str(s), rel, str(out), opts) for s, rel, _ in items if rel not in done | dead]
     if done: log.info(f'{len(done)} video(s) already done, {len(jobs)} to go')
     if dead: log.warning(f'{len(dead)} video(s) killed their worker in an earlier run and are skipped (retry_failed / --retry-failed to try again)')
@@ -207,27 +275,54 @@ def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=F
         if rec is None: rec = {'path': job[1], 'status': 'failed', 'error': why}
         append_jsonl(manifest, rec)
         if rec['status'] != 'ok': log.warning(f'{rec["path"]}: {rec["error"]}')
-    records = {r['path']: r for r in read_jsonl(manifest)}          # the latest record of each video
-    write_outputs(out, items=items, records=records, name=name, detector=detector, audit_recall=audit_recall, inp=inp)
+    return {r['path']: r for r in read_jsonl(manifest)} if manifest.exists() else {}
+
+def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=False, camera='auto', detector='ssdlite',
+                  weights=None, detect_every=2, audit=True, audit_recall=None, audit_dir=None, shard=None, name=None,
+                  progress=True, retry_failed=False):
+    "Make a No-Human version of videos (or of shard `K/N` of them); returns the manifest records of this call's inputs."
+    shard = parse_shard(shard)
+    _check_options(detector, weights, camera)
+    audit_dir = Path(audit_dir or audit_folder(out))
+    _check_folders(inp, out, root, audit_dir)
+    everything = list_inputs(inp, root, out)                 # every row checked before anything is written
+    items = everything[shard[0]::shard[1]] if shard else everything
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    manifest, lock = shard_files(out, shard)
+    lock = lock_run(manifest.parent, lock)
+    try:
+        if not shard: clean_stale(out)          # a shard leaves that to the merge: other nodes may be writing here
+        opts = dict(weights=weights, detector=detector, camera=camera, detect_every=detect_every, audit=audit,
+                    max_side=max_side, save_masks=save_masks, audit_dir=str(audit_dir))
+        records = _process(items, out, manifest, opts, workers=workers, progress=progress, retry_failed=retry_failed)
+        about = dict(inp=str(inp), name=name, detector=detector, audit_dir=str(audit_dir), total=len(everything))
+        if shard: write_shard(out, shard, items=items, about=about)
+        else: write_outputs(out, items=items, records=records, audit_recall=audit_recall, **about)
+    finally: lock.close()
     return [records[rel] for _, rel, _ in items if rel in records]
 
 # %% ../nbs/08a_remove_humans.ipynb #c026
-def write_outputs(out, *, items, records, name, detector, audit_recall, inp):
+def write_outputs(out, *, items, records, name, detector, audit_recall, inp, audit_dir, total=None):
     "The output split list (same labels, finished videos only) and the data card."
     ok = [(rel, lab) for _, rel, lab in items if records.get(rel, {}).get('status') == 'ok']
     atomic_write_text(out/'videos.csv', ''.join(f'{out_name(r)};{l}\n' for r, l in ok))
     recs = [records[r] for r, _ in ok]
     nb, na = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
-    privacy = {'notes': f'People removed by ppma remove-humans ({detector} detector, GrabCut + MOG2 masks, temporal-median fill). '
-                        'Audit counts come from a second detector (HOG, Daimler model); people it misses are not counted.',
+    moving = sum(1 for r in recs if r.get('camera', {}).get('moving'))
+    privacy = {'notes': f'People removed by ppma remove-humans ({detector} detector, selfie-segmentation masks on tracked boxes, '
+                        'temporal-median fill; homography-aligned neighbours where the camera moves). Audit counts come from a '
+                        'second detector (HOG, Daimler model) that made none of the masks; people it misses are not counted.',
                'videos': len(recs), 'failed': sum(1 for r in records.values() if r['status'] != 'ok'),
+               'camera': {'static': len(recs) - moving, 'moving': moving},
                'detections_before': nb, 'detections_after': na, 'removed_fraction': round(1 - na / nb, 4) if nb else None,
                'flagged_videos': [r['path'] for r in recs if r.get('flagged')],
                'audit_detector': 'OpenCV HOG, Daimler pedestrian model, 2x upscale',
-               'audit_detector_recall': audit_recall}
+               'audit_detector_recall': audit_recall,
+               'audit_folder': f'{audit_dir} (previews and masks: they show the people; not for sharing)'}
     labels = {l for _, l in ok}
     meta = dict(name=name or out.name, title=f'No-Human version of {Path(inp).name}', num_classes=max(labels) + 1 if labels else 1,
                 classes_present=len(labels), class_names=None, label_space=f'nohuman:{Path(inp).name}',
                 splits={'train': 'videos.csv', 'val': None}, counts={'train': len(ok), 'val': None}, media='video files (.mp4, H.264)',
                 real_humans=False, license='As the input videos.', source=f'ppma remove-humans {inp} {out}', privacy=privacy)
-    save_card(out/'card.md', meta, f'# {meta["title"]}\n\nSee `manifest.jsonl` for each video\'s audit and preview.\n')
+    save_card(out/'card.md', meta, f'# {meta["title"]}\n\nSee `manifest.jsonl` for each video\'s audit; previews and masks are '
+                                   f'in the audit folder `{audit_dir}`, which shows the people and is not part of this dataset.\n')

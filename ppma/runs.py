@@ -110,10 +110,10 @@ def clear_run(out):
     for pattern in RUN_FILES:
         for p in Path(out).glob(pattern): shutil.rmtree(p) if p.is_dir() else p.unlink()
 
-def lock_run(out):
-    "An open file holding the run folder's exclusive lock; `ValueError` at once if another process holds it."
+def lock_run(out, name='.lock'):
+    "An open file holding the folder's exclusive lock (`out/name`); `ValueError` at once if another process holds it."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    f = open(out/'.lock', 'a+')
+    f = open(out/name, 'a+')
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0); who = f.read().strip(); f.close()

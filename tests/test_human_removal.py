@@ -7,7 +7,8 @@ import pytest
 
 from ppma.cli import main
 from ppma.data import open_video
-from ppma.human_removal import HumanRemover, audit, audit_detector, fetch_sample, temporal_fill
+from ppma.background import fill_still
+from ppma.human_removal import HumanRemover, audit, audit_detector, fetch_sample
 from ppma.remove_humans import read_video, remove_humans
 from ppma.testing import write_garbage, write_test_video
 
@@ -28,6 +29,13 @@ def scene_with_people(n=24, size=96, seed=0):
     return video, truth, bg
 
 
+def boxes_only(frame, boxes):
+    "A segmenter that keeps the whole box (to test tracking and filling apart from segmentation)."
+    out = np.zeros(frame.shape[:2], bool)
+    for x0, y0, x1, y1 in boxes: out[y0:y1, x0:x1] = True
+    return out
+
+
 class TruthBoxes:
     "A detector returning the true boxes (to test segmentation and filling apart from detection)."
     def __init__(self, video, truth): self.video, self.truth = video, truth
@@ -42,17 +50,31 @@ class TruthBoxes:
 def test_masks_cover_painted_people_and_the_fill_removes_them():
     video, truth, bg = scene_with_people()
     det = TruthBoxes(video, truth)
-    clean, masks, timings = HumanRemover(det, detect_every=1)(video)
+    clean, masks, info = HumanRemover(det, boxes_only, detect_every=1, hold=0)(video)
     assert masks[truth].mean() > 0.98                          # the painted people are covered
     assert masks.mean() < 4 * truth.mean()                     # without masking everything
     err = np.abs(clean.astype(int) - bg)[truth].mean()
     assert err < 3, err                                        # and the background comes back where they were
-    assert set(timings) == {'detect', 'segment', 'inpaint'}
+    assert set(info['timings']) == {'camera', 'detect', 'segment', 'inpaint'}
+    assert info['camera']['moving'] is False and info['camera']['decided_by'] == 'motion'   # a still camera, measured
 
 
-def test_temporal_fill_is_exact_on_a_static_background():
+def test_the_still_fill_is_exact_on_a_static_background():
     video, truth, bg = scene_with_people(seed=1)
-    assert np.array_equal(temporal_fill(video, truth, window=12), bg)
+    assert np.array_equal(fill_still(video, truth, window=12), bg)
+
+
+def test_the_camera_is_decided_per_video_and_can_be_overridden():
+    import cv2
+    rng = np.random.default_rng(3)
+    wide = cv2.normalize(cv2.GaussianBlur(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8), (0, 0), 1.5), None, 0, 255, cv2.NORM_MINMAX)
+    video = wide[None, :96, :96].repeat(30, 0)                                 # a textured place, filmed still
+    pan = np.stack([wide[:96, 2 * t:2 * t + 96] for t in range(30)])          # and panned 2 px a frame
+    none = lambda f: np.zeros((0, 4), int)
+    assert HumanRemover(none, boxes_only)(video)[2]['camera']['moving'] is False
+    cam = HumanRemover(none, boxes_only)(pan)[2]['camera']
+    assert cam['moving'] is True and cam['shift_px'] > 5 and cam['decided_by'] == 'motion', cam
+    assert HumanRemover(none, boxes_only, camera='static')(pan)[2]['camera'] == {'moving': False, 'decided_by': 'override', 'shots': 1}
 
 
 def test_outputs_keep_frames_fps_and_size_and_resume(tmp_path):
@@ -64,13 +86,17 @@ def test_outputs_keep_frames_fps_and_size_and_resume(tmp_path):
     assert next(r for r in recs if r['path'] == 'broken.mp4')['status'] == 'error'       # reported, not fatal
     v = open_video(tmp_path / 'out' / 'v0.mp4')
     assert (v.num_frames, v.fps, v.get([0]).shape[1:3]) == (20, 12, (64, 80))
-    assert (tmp_path / 'out' / 'seg' / 'v0.mp4').exists() and (tmp_path / 'out' / ok['v0.mp4']['preview']).exists()
+    audit_dir = tmp_path / 'out-audit'                                                    # previews and masks show people:
+    assert (audit_dir / 'seg' / 'v0.mp4').exists() and (audit_dir / ok['v0.mp4']['preview']).exists()   # beside, not inside
+    shared = sorted(str(p.relative_to(tmp_path / 'out')) for p in (tmp_path / 'out').rglob('*') if p.is_file())
+    assert shared == ['.lock', 'card.md', 'manifest.jsonl', 'v0.mp4', 'v1.mp4', 'videos.csv'], shared
+    assert 'moving' in ok['v0.mp4']['camera'] and 'camera' in ok['v0.mp4']['timings']
     first = (tmp_path / 'out' / 'manifest.jsonl').read_text().count('\n')
     remove_humans(tmp_path / 'in', tmp_path / 'out', workers=1, progress=False)
     lines = [json.loads(l) for l in (tmp_path / 'out' / 'manifest.jsonl').read_text().splitlines()]
     assert len(lines) == first + 1 and lines[-1]['path'] == 'broken.mp4'                  # only the failed one again
     card = (tmp_path / 'out' / 'card.md').read_text()
-    assert 'privacy:' in card and 'real_humans: false' in card
+    assert 'privacy:' in card and 'real_humans: false' in card and str(audit_dir) in card
 
 
 def test_a_killed_run_leaves_nothing_half_written_counted_as_done(tmp_path):
