@@ -16,9 +16,9 @@ from .core import atomic_path, get_logger, repo_root
 log = get_logger('ppma.human_removal')
 
 # %% auto #0
-__all__ = ['log', 'SAMPLES', 'ASSETS', 'fetch_sample', 'onnx_session', 'SSDLite', 'nms', 'HOGDetector', 'audit_detector',
-           'MaskRCNN', 'grow', 'SelfieSegmenter', 'iou', 'merge_boxes', 'track_boxes', 'HumanRemover', 'count_people',
-           'audit', 'count_recall']
+__all__ = ['log', 'SAMPLES', 'ASSETS', 'fetch_sample', 'onnx_session', 'nms', 'SSDLite', 'tiles', 'HOGDetector', 'audit_detector',
+           'MaskRCNN', 'grow', 'SelfieSegmenter', 'iou', 'merge_boxes', 'track_boxes', 'foreground', 'motion_boxes',
+           'moving_inside', 'HumanRemover', 'count_people', 'audit', 'count_recall']
 
 # %% ../nbs/08_human_removal.ipynb #c006
 _OCV = './usr/share/doc/opencv-doc/examples/data/'
@@ -65,24 +65,39 @@ def onnx_session(path, threads=1):
     so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
     return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
 
-class SSDLite:
-    "SSDLite-MobileNet-v2 person detector (COCO class 1) from the ONNX file shipped with ppma; `score`: the cut."
-    def __init__(self, score=0.2, path=None):
-        self.session, self.score = onnx_session(path or ASSETS/'ssdlite_person.onnx'), score
-
-    def __call__(self, frame):
-        h, w = frame.shape[:2]
-        _, s, b, c = self.session.run(None, {'image_tensor:0': cv2.resize(frame, (300, 300), interpolation=cv2.INTER_AREA)[None]})
-        keep = (s[0] >= self.score) & (c[0] == 1)
-        return (b[0][keep][:, [1, 0, 3, 2]] * [w, h, w, h]).round().astype(int).reshape(-1, 4)   # (y0, x0, y1, x1) in [0, 1]
-
-# %% ../nbs/08_human_removal.ipynb #c008
 def nms(boxes, scores, iou=0.4):
     "Boxes kept by non-maximum suppression."
     if not len(boxes): return np.zeros((0, 4), int)
     keep = cv2.dnn.NMSBoxes([[int(x0), int(y0), int(x1 - x0), int(y1 - y0)] for x0, y0, x1, y1 in boxes], list(map(float, scores)), 0.0, iou)
     return np.asarray(boxes)[np.array(keep).reshape(-1)].astype(int)
 
+class SSDLite:
+    "SSDLite-MobileNet-v2 person detector (COCO class 1) from the ONNX file shipped with ppma; `score`: the cut."
+    def __init__(self, score=0.2, tiles=2, path=None):
+        self.session, self.score, self.tiles = onnx_session(path or ASSETS/'ssdlite_person.onnx'), score, tiles
+
+    def detect(self, img):
+        "`(boxes, scores)` of one image seen whole at 300 x 300."
+        h, w = img.shape[:2]
+        _, s, b, c = self.session.run(None, {'image_tensor:0': cv2.resize(img, (300, 300), interpolation=cv2.INTER_AREA)[None]})
+        keep = (s[0] >= self.score) & (c[0] == 1)
+        return (b[0][keep][:, [1, 0, 3, 2]] * [w, h, w, h]).round().astype(int).reshape(-1, 4), s[0][keep]   # (y0, x0, y1, x1)
+
+    def __call__(self, frame):
+        found = [self.detect(frame)]
+        for y0, x0, th, tw in tiles(frame.shape[:2], self.tiles) if min(frame.shape[:2]) >= 240 else []:
+            b, s = self.detect(frame[y0:y0 + th, x0:x0 + tw])
+            found.append((b + [x0, y0, x0, y0], s))
+        return nms(np.concatenate([b for b, _ in found]), np.concatenate([s for _, s in found]))
+
+def tiles(size, grid=2, overlap=0.25):
+    "`(y0, x0, h, w)` of a `grid` x `grid` of tiles overlapping by `overlap` that cover an image of `size` (h, w)."
+    h, w = size
+    th, tw = int(h / (grid - (grid - 1) * overlap)), int(w / (grid - (grid - 1) * overlap))
+    steps = lambda full, part: [round(i * (full - part) / max(1, grid - 1)) for i in range(grid)]
+    return [(y, x, th, tw) for y in steps(h, th) for x in steps(w, tw)] if grid > 1 else []
+
+# %% ../nbs/08_human_removal.ipynb #c008
 class HOGDetector:
     "OpenCV's HOG + linear SVM people detector on a frame upscaled by `upscale` (`model`: 'inria' 64x128 or 'daimler' 48x96)."
     def __init__(self, model='inria', upscale=2.0, hit_threshold=0.0, stride=8, scale=1.05, max_height=0.45):
@@ -135,7 +150,7 @@ def grow(box, frac, h, w):
 
 class SelfieSegmenter:
     "Person pixels inside boxes: MediaPipe's selfie segmenter on each box enlarged by `margin`, at 256 x 256."
-    def __init__(self, threshold=0.5, margin=0.15, path=None):
+    def __init__(self, threshold=0.3, margin=0.15, path=None):
         self.session = onnx_session(path or ASSETS/'selfie_segmentation.onnx')
         self.threshold, self.margin = threshold, margin
 
@@ -182,18 +197,40 @@ def track_boxes(detected, n, *, hold=2, thr=0.3):
         out.append(merge_boxes(np.concatenate([np.reshape(detected[k], (-1, 4)) for k in near]), thr))
     return out
 
+# %% ../nbs/08_human_removal.ipynb #cfg
+def foreground(frames, history=200):
+    "MOG2 foreground masks (bool `[T, H, W]`, shadows excluded) of a still-camera video."
+    mog = cv2.createBackgroundSubtractorMOG2(history=min(history, len(frames)), detectShadows=True)
+    for f in frames[:min(len(frames), 50)]: mog.apply(f)          # warm the background model up first
+    return np.stack([mog.apply(f) > 200 for f in frames])
+
+def motion_boxes(fg, min_area=0.0006, max_height=0.45):
+    "Boxes `[N, 4]` of person-shaped moving blobs (taller than a third of their width) in a foreground mask."
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8), np.ones((5, 3), np.uint8)), connectivity=8)
+    h, w = fg.shape
+    return np.array([(x, y, x + bw, y + bh) for x, y, bw, bh, area in stats[1:]
+                     if area >= min_area * h * w and bh >= bw / 3 and bh <= max_height * h], int).reshape(-1, 4)
+
+def moving_inside(fg, boxes, frac=0.1):
+    "The foreground pixels inside `boxes` (each enlarged by `frac`)."
+    out, (h, w) = np.zeros_like(fg), fg.shape
+    for b in boxes:
+        x0, y0, x1, y1 = grow(b, frac, h, w)
+        out[y0:y1, x0:x1] = fg[y0:y1, x0:x1]
+    return out
+
 # %% ../nbs/08_human_removal.ipynb #c019
 class HumanRemover:
     "Detect -> track -> segment -> dilate -> fill; `detector` maps a frame to boxes (or is a `MaskRCNN`, which also segments)."
-    def __init__(self, detector=None, segmenter=None, *, camera='auto', detect_every=2, hold=2, dilate=5, window=30,
+    def __init__(self, detector=None, segmenter=None, *, camera='auto', detect_every=2, hold=2, dilate=3, window=30,
                  samples=12):
         if camera not in ('auto', 'static', 'moving'): raise ValueError(f"camera {camera!r}: use 'auto', 'static' or 'moving'")
         self.detector, self.segmenter = detector or SSDLite(), segmenter or SelfieSegmenter()
         self.camera, self.detect_every, self.hold, self.dilate = camera, detect_every, hold, dilate
         self.window, self.samples = window, samples
 
-    def masks(self, frames):
-        "Dilated person masks `[T, H, W]` and `(seconds detecting, seconds segmenting)`."
+    def masks(self, frames, still=False):
+        "Dilated person masks `[T, H, W]` and `(seconds detecting, seconds segmenting)`; `still`: add what moves."
         t0 = time.perf_counter()
         if hasattr(self.detector, 'detect_and_segment'):      # an instance segmenter: its masks, every frame
             out, t1 = np.stack([np.any(self.detector.detect_and_segment(f)[1], 0) for f in frames]), t0
@@ -201,7 +238,10 @@ class HumanRemover:
             idx = sorted(set(range(0, len(frames), self.detect_every)) | {len(frames) - 1})
             detected = {i: self.detector(frames[i]) for i in idx}
             t1 = time.perf_counter()
-            out = np.stack([self.segmenter(f, b) for f, b in zip(frames, track_boxes(detected, len(frames), hold=self.hold))])
+            boxes = track_boxes(detected, len(frames), hold=self.hold)
+            fg = foreground(frames) if still else np.zeros(frames.shape[:3], bool)
+            out = np.stack([self.segmenter(f, merge_boxes(np.concatenate([b, motion_boxes(m)]))) | moving_inside(m, b)
+                            for f, b, m in zip(frames, boxes, fg)])
         if self.dilate > 1:
             k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.dilate + 1,) * 2)
             for t in np.nonzero(out.reshape(len(out), -1).any(1))[0]: out[t] = cv2.dilate(out[t].astype(np.uint8), k) > 0
@@ -218,7 +258,7 @@ class HumanRemover:
         starts = shot_starts(frames)
         camera = {**self.decide(frames, starts), 'shots': len(starts)}
         t1 = time.perf_counter()
-        masks, (detect, segment) = self.masks(frames)
+        masks, (detect, segment) = self.masks(frames, still=not camera['moving'])
         t2 = time.perf_counter()
         if camera['moving']: out = fill_moving(frames, masks, window=self.window, samples=self.samples, starts=starts)
         else: out = fill_still(frames, masks, window=self.window, starts=starts)

@@ -177,6 +177,7 @@ def list_inputs(inp, root=None, out=None):
             except ValueError as e: raise ValueError(f'{at(i)}: {e}') from None
     return items
 
+# %% ../nbs/08a_remove_humans.ipynb #cwork
 _WORKER = {}
 
 def _remover(opts):
@@ -243,6 +244,7 @@ def _run_jobs(fn, jobs, workers=2):
         if broken and not suspects and not answered and todo: suspects.append(todo.popleft())   # always move on
         for job in suspects: yield (job, *_solo(fn, job))     # one at a time, alone: the culprit dies again, the others finish
 
+# %% ../nbs/08a_remove_humans.ipynb #crh
 DETECTORS, CAMERAS = ('ssdlite', 'hog', 'maskrcnn'), ('auto', 'static', 'moving')
 
 def _check_options(detector, weights, camera):

@@ -146,3 +146,33 @@ def test_an_instance_segmenter_gives_the_masks_directly():
         __call__ = lambda self, f: self.detect_and_segment(f)[0]
     clean, masks, _ = HumanRemover(Segmenter())(video)
     assert masks[truth].all() and np.abs(clean.astype(int) - bg)[truth].mean() < 1
+
+
+def test_real_people_with_known_masks_over_a_moving_camera_are_removed(vtest):
+    "Ground truth: vtest's people (cut out by plate subtraction) over a real photo filmed by a panning, zooming camera."
+    import cv2
+    from ppma.miniature import vtest_plate
+    from ppma.removal_truth import camera_path, composite, people_masks, removal_scores
+    photo = fetch_sample('leuvenA.jpg')
+    if photo is None: pytest.skip('leuvenA.jpg could not be fetched (needs apt-get download opencv-doc)')
+    frames, _ = read_video(fetch_sample('vtest.avi'), 640)
+    truth = people_masks(frames[550:590], vtest_plate(frames))
+    background, _ = camera_path(cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB), 40, (640, 480), pan=0.25, zoom=1.1, turn=2.0)
+    video, truth = composite(frames[550:590], truth, background, down=150)
+    clean, masks, info = HumanRemover()(video)
+    s = removal_scores(video, truth, clean=clean, masks=masks, reencoded=video)
+    assert info['camera']['moving'], info['camera']
+    assert truth.sum() > 100_000 and s['removed'] >= 0.9 and s['area_ratio'] <= 1.5, s
+    err = lambda a, b: np.abs(a.astype(int) - b).sum(-1)
+    gone = err(clean, background) < err(clean, video)                       # the output looks like the place, not the person
+    assert gone[truth].mean() >= 0.85, gone[truth].mean()
+
+
+@pytest.mark.parametrize('flag, moving', [('--static-camera', False), ('--moving-camera', True)])
+def test_the_camera_flags_override_the_decision_and_the_manifest_says_so(tmp_path, flag, moving):
+    write_test_video(tmp_path / 'in' / 'v.mp4', n=12, h=64, w=80)
+    assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'out'), '--workers', '1', '--no-audit', flag]) == 0
+    rec = json.loads((tmp_path / 'out' / 'manifest.jsonl').read_text().splitlines()[-1])
+    assert rec['camera'] == {'moving': moving, 'decided_by': 'override', 'shots': 1}
+    with pytest.raises(SystemExit):                                  # not both at once
+        main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'o2'), '--static-camera', '--moving-camera'])
