@@ -240,8 +240,8 @@ class HumanRemover:
             t1 = time.perf_counter()
             boxes = track_boxes(detected, len(frames), hold=self.hold)
             fg = foreground(frames) if still else np.zeros(frames.shape[:3], bool)
-            out = np.stack([self.segmenter(f, merge_boxes(np.concatenate([b, motion_boxes(m)]))) | moving_inside(m, b)
-                            for f, b, m in zip(frames, boxes, fg)])
+            boxes = [np.concatenate([b, motion_boxes(m)]) for b, m in zip(boxes, fg)]
+            out = np.stack([self.segmenter(f, merge_boxes(b)) | moving_inside(m, b) for f, b, m in zip(frames, boxes, fg)])
         if self.dilate > 1:
             k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.dilate + 1,) * 2)
             for t in np.nonzero(out.reshape(len(out), -1).any(1))[0]: out[t] = cv2.dilate(out[t].astype(np.uint8), k) > 0
@@ -258,7 +258,8 @@ class HumanRemover:
         starts = shot_starts(frames)
         camera = {**self.decide(frames, starts), 'shots': len(starts)}
         t1 = time.perf_counter()
-        masks, (detect, segment) = self.masks(frames, still=not camera['moving'])
+        witnessed = not camera['moving'] and camera.get('evidence', True)     # still by evidence, or declared so
+        masks, (detect, segment) = self.masks(frames, still=witnessed)
         t2 = time.perf_counter()
         if camera['moving']: out = fill_moving(frames, masks, window=self.window, samples=self.samples, starts=starts)
         else: out = fill_still(frames, masks, window=self.window, starts=starts)

@@ -50,6 +50,7 @@ def save_preview(path, before, masks, after, k=3):
         rows.append(np.concatenate([before[t], over, after[t]], 1))
     with atomic_path(path, suffix='.png') as tmp: cv2.imwrite(str(tmp), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
+# %% ../nbs/08a_remove_humans.ipynb #cpaths
 def out_name(rel):
     "The output name of the input at relative path `rel` (a frame folder becomes an `.mp4`)."
     rel = str(rel)
@@ -72,6 +73,7 @@ def out_paths(out, rel, audit_dir=None):
     audit_dir = audit_dir or audit_folder(out)
     return out_path(out, rel), out_path(audit_dir, rel, 'seg'), out_path(audit_dir, rel, 'previews', suffix='.png')
 
+# %% ../nbs/08a_remove_humans.ipynb #cproc
 def process_video(src, rel, out, *, remover, auditor=None, max_side=None, save_masks=False, audit_every=5, audit_dir=None):
     "Remove the people of one video; returns its manifest record (never raises)."
     t0 = time.perf_counter()
