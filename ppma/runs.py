@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_runs.ipynb #8184b253
 from __future__ import annotations
-import contextlib, fcntl, json, os, random, shutil, signal, threading
+import contextlib, fcntl, json, os, random, shutil, signal, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -110,14 +110,25 @@ def clear_run(out):
     for pattern in RUN_FILES:
         for p in Path(out).glob(pattern): shutil.rmtree(p) if p.is_dir() else p.unlink()
 
-def lock_run(out, name='.lock'):
-    "An open file holding the folder's exclusive lock (`out/name`); `ValueError` at once if another process holds it."
+def _dead(who):
+    "Whether the lock file's 'pid N' names a process that no longer runs."
+    try: os.kill(int(who.split()[-1]), 0)
+    except ProcessLookupError: return True
+    except (ValueError, IndexError, PermissionError): return False
+    return False
+
+def lock_run(out, name='.lock', wait=10.0):
+    "An open file holding the folder's exclusive lock (`out/name`); `ValueError` if another live process holds it."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    f = open(out/name, 'a+')
-    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0); who = f.read().strip(); f.close()
-        raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or choose another folder') from None
+    f, deadline = open(out/name, 'a+'), time.monotonic() + wait
+    while True:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+        except BlockingIOError:
+            f.seek(0); who = f.read().strip()
+            # a holder killed a moment ago may leave forked workers (they share the lock) that are still exiting
+            if _dead(who) and time.monotonic() < deadline: time.sleep(0.05); continue
+            f.close()
+            raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or choose another folder') from None
     f.seek(0); f.truncate(); f.write(f'pid {os.getpid()}'); f.flush()
     return f
 

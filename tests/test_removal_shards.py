@@ -79,3 +79,16 @@ def test_one_shard_at_a_time_per_part(tmp_path):
             remove_humans(lst, tmp_path / 'out', root=root, workers=1, progress=False, shard='0/2')
         remove_humans(lst, tmp_path / 'out', root=root, workers=1, progress=False, shard='1/2')
     finally: held.close()
+
+
+def test_a_lock_kept_by_the_workers_of_a_killed_run_is_taken_once_they_exit(tmp_path):
+    "Forked workers share their parent's lock; after the parent is killed they take a moment to go, and the next run waits."
+    import subprocess, sys, time
+    from ppma.runs import lock_run
+    code = ("import os, time; from ppma.runs import lock_run; f = lock_run(%r)\n"
+            "if os.fork() == 0: time.sleep(1.5); os._exit(0)\n"        # a worker, still holding the lock
+            "os._exit(0)") % str(tmp_path / 'out')                       # its parent dies at once
+    subprocess.run([sys.executable, '-c', code], check=True)
+    t0 = time.monotonic()
+    lock_run(tmp_path / 'out').close()                                  # waited for the worker, then took it
+    assert 0.5 < time.monotonic() - t0 < 9
