@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 # %% auto #0
-__all__ = ['shot_starts', 'shot_ids', 'features', 'match', 'homography', 'shift', 'camera_motion', 'masked_median',
-           'inpaint_rest', 'fill_still', 'fill_moving']
+__all__ = ['shot_starts', 'shot_ids', 'features', 'match', 'shift', 'camera_motion', 'masked_median', 'inpaint_rest',
+           'fill_still', 'fill_moving']
 
 # %% ../nbs/08_background.ipynb #cvglvih
 def shot_starts(frames, threshold=0.7):
@@ -42,10 +42,6 @@ def match(fa, fb, least=12, points=False):
     H, ok = cv2.findHomography(src, dst, cv2.RANSAC, tol)
     if H is None or ok.sum() < least: return None
     return (H, src[ok.ravel() > 0], dst[ok.ravel() > 0]) if points else H
-
-def homography(a, b, mask_a=None, mask_b=None, side=320):
-    "The homography taking frame `b`'s pixels to frame `a`'s (full resolution), or None."
-    return match(features(a, mask_a, side=side), features(b, mask_b, side=side))
 
 def shift(a, b, side=320):
     "Median distance (pixels) that the features two frames share move between them (None if they share too few)."
@@ -119,8 +115,8 @@ def fill_still(frames, masks, *, window=30, samples=24, block=8, starts=None, ri
         for t in ts:
             m = masks[t, y0:y1, x0:x1]
             around = (cv2.dilate(m.astype(np.uint8), k) > 0) & ~m & known
-            shift = np.median(out[t, y0:y1, x0:x1][around].astype(np.int16) - plate[around], 0) if around.sum() > 8 else 0
-            _paste(out[t], (y0, x0), m, (plate[m] + np.clip(shift, -20, 20)).clip(0, 255).astype(np.uint8), known[m])
+            light = np.median(out[t, y0:y1, x0:x1][around].astype(np.int16) - plate[around], 0) if around.sum() > 8 else 0
+            _paste(out[t], (y0, x0), m, (plate[m] + np.clip(light, -20, 20)).clip(0, 255).astype(np.uint8), known[m])
     return out
 
 # %% ../nbs/08_background.ipynb #crymshg
