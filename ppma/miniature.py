@@ -24,11 +24,11 @@ from .training import SOURCE_ACTIONS, stage_config, train
 log = get_logger('ppma.miniature')
 
 # %% auto #0
-__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'vtest_plate',
-           'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left', 'removal_audit',
-           'note_removal', 'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines',
-           'recipes', 'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs', 'pretrain_jobs', 'downstream_jobs',
-           'average_jobs', 'run_jobs']
+__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'FINETUNED', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'CEILING',
+           'SETTINGS', 'vtest_plate', 'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left',
+           'removal_audit', 'note_removal', 'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic',
+           'trivial_baselines', 'recipes', 'protocols', 'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs',
+           'pretrain_jobs', 'downstream_run', 'downstream_jobs', 'average_jobs', 'ceiling_jobs', 'run_jobs']
 
 # %% ../nbs/12_miniature.ipynb #m06
 PLACES = ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')   # OpenCV's photos, nobody in them
@@ -71,16 +71,20 @@ def clean_plates(out, *, per_place=6, seed=0):
 DOWNSTREAM_ACTIONS = ('clapping', 'kicking', 'waving_one_hand', 'raising_arms', 'sitting_down', 'turning_around')
 RENDER = dict(size=96, frames=32, fps=15)       # for the remover (its detector wants tall people); read at 64 px
 ZOOM = {'people': 1.6, 'synthetic': 2.0}        # mannequins fill the frame; see the text above for what each zoom gave
-SCALES = {   # videos per class; seeds of each pre-training and of each downstream run; epochs; MAE updates; study-only rows
-    'demo': dict(real=36, real_val=0.1, source=160, source_val=0.25, down_train=15, down_val=20, seeds=3, pretrain_seeds=1,
-                 study_rows=False, mae_updates=480, epochs={'align': 30, 'finetune': 25, 'linear_probe': 100}),
-    'study': dict(real=60, real_val=0.1, source=200, source_val=0.25, down_train=15, down_val=30, seeds=5, pretrain_seeds=2,
-                  study_rows=True, mae_updates=1200, epochs={'align': 30, 'finetune': 25, 'linear_probe': 100}),
-    # the test suite's: every step of a run in about a minute; its numbers mean nothing
-    'smoke': dict(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, seeds=2, pretrain_seeds=1,
-                  study_rows=False, mae_updates=2, epochs={'align': 1, 'finetune': 1, 'linear_probe': 2}),
+FINETUNED = ('random_init', 'mae_with_humans', 'mae_nohuman_oracle')   # the demo fine-tunes these; it probes every recipe
+SCALES = {   # videos per class; seeds; epochs; MAE updates; which recipes fine-tune (None: all); study-only rows
+    'demo': dict(real=36, real_val=0.1, source=150, source_val=0.2, down_train=40, down_val=20, ceiling=100, seeds=3,
+                 pretrain_seeds=2, study_rows=False, mae_updates=480, finetune=FINETUNED,
+                 epochs={'align': 25, 'finetune': 40, 'linear_probe': 100, 'ceiling': 50}),
+    'study': dict(real=60, real_val=0.1, source=200, source_val=0.2, down_train=40, down_val=30, ceiling=100, seeds=3,
+                  pretrain_seeds=3, study_rows=True, mae_updates=1200, finetune=None,
+                  epochs={'align': 30, 'finetune': 40, 'linear_probe': 100, 'ceiling': 60}),
+    # the test suite's: every step of a run in a few minutes; its numbers mean nothing
+    'smoke': dict(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, ceiling=6, seeds=2,
+                  pretrain_seeds=2, study_rows=False, mae_updates=2, finetune=FINETUNED,
+                  epochs={'align': 1, 'finetune': 1, 'linear_probe': 2, 'ceiling': 1}),
 }
-STUDY_ROWS = ('mae_oracle', 'mae_synthetic')   # and the averages: the first to leave the demo's 20 minutes
+STUDY_ROWS = ('mae_nohuman_remover', 'mae_synthetic')   # and the averages: the first to leave the demo's 20 minutes
 
 def check_scale(scale):
     "The settings of a scale, or a clear error."
@@ -92,18 +96,21 @@ def world(root, scale='demo', *, workers=2, progress=True):
     "Every dataset of the miniature, made once and reused: `{name: card}`."
     s, root = check_scale(scale), Path(root)
     plates = clean_plates(root/'plates')
-    kw = dict(**RENDER, workers=workers, progress=progress)
-    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', backgrounds=plates, seed=100,
+    kw = dict(**RENDER, backgrounds=plates, workers=workers, progress=progress)     # photos filmed by a moving camera
+    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', seed=100,
                   zoom=ZOOM['people'], **kw)
     cards = {'real': make_synth(root/'real', name='mini_real', **people),
              'oracle': make_synth(root/'oracle', name='mini_oracle', people=False, **people)}
-    cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
+    if s['study_rows']: cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
     cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s['source'], val_fraction=s['source_val'],
                                     style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
+    down = dict(classes=DOWNSTREAM_ACTIONS, style='realistic', zoom=ZOOM['people'], **kw)
     n = s['down_train'] + s['down_val']
-    cards['downstream'] = make_synth(root/'downstream', DOWNSTREAM_ACTIONS, per_class=n, val_fraction=s['down_val'] / n,
-                                     style='realistic', backgrounds=plates, seed=300, name='mini_downstream',
-                                     zoom=ZOOM['people'], **kw)
+    cards['downstream'] = make_synth(root/'downstream', per_class=n, val_fraction=s['down_val'] / n, seed=300,
+                                     name='mini_downstream', **down)
+    # the ceiling's abundant labels: new videos of the same task (another seed), validated on the same videos
+    cards['ceiling'] = make_synth(root/'ceiling', per_class=s['ceiling'], val_fraction=0, seed=301,
+                                  name='mini_downstream_ceiling', **down)
     return cards
 
 def no_human(real, out, lists, *, workers=2, progress=True):
@@ -120,7 +127,8 @@ def no_human(real, out, lists, *, workers=2, progress=True):
     if bad: raise RuntimeError(f'remove-humans failed on {len(bad)} video(s), e.g. {bad[0]}; see {out/"manifest.jsonl"}')
     for which in ('train', 'val'): shutil.copyfile(real/f'{which}.csv', out/f'{which}.csv')
     meta = load_card(card)
-    meta.update(splits={'train': 'train.csv', 'val': 'val.csv'}, counts={w: len(read_split(out/f'{w}.csv')) for w in ('train', 'val')})
+    counts = {w: len(read_split(out/f'{w}.csv')) for w in ('train', 'val')}
+    meta.update(splits={'train': 'train.csv', 'val': 'val.csv'}, counts=counts)
     return save_card(card, meta, card.read_text(encoding='utf-8').split('---\n', 2)[2])
 
 # %% ../nbs/12_miniature.ipynb #m14
@@ -197,27 +205,34 @@ def trivial_baselines(card, cfg):
 PRETRAIN = {  # recipe: (stage, dataset, recipe whose checkpoint it starts from) or None for random init
     'random_init': None,
     'mae_with_humans': ('mae', 'real', None),
-    'mae_nohuman': ('mae', 'nohuman', None),
-    'mae_oracle': ('mae', 'oracle', None),                # the people rendered away exactly
+    'mae_nohuman_oracle': ('mae', 'oracle', None),        # exact No-Human: the same scenes rendered with nobody in them
+    'mae_nohuman_remover': ('mae', 'nohuman', None),      # No-Human as remove-humans makes it (what it misses stays)
     'mae_synthetic': ('mae', 'synthetic', None),
     'align_synthetic': ('align', 'synthetic', None),
     'align_shuffled': ('align', 'shuffled', None),        # negative control: the same videos, labels shuffled (balanced)
-    'ppma': ('align', 'synthetic', 'mae_nohuman'),
+    'ppma': ('align', 'synthetic', 'mae_nohuman_oracle'),
 }
+CEILING = 'ceiling'      # the recipe name of the ceiling rows: from scratch on `ceiling` videos per class
 
 def recipes(scale):
     "The recipes a scale runs (`STUDY_ROWS` only where the scale has room for them)."
     return [r for r in PRETRAIN if r not in STUDY_ROWS or SCALES[scale]['study_rows']]
 
+def protocols(scale, recipe):
+    "The downstream protocols of `recipe` at `scale`: the linear probe always, fine-tuning where the scale has room."
+    tuned = SCALES[scale]['finetune']
+    return ('linear_probe', 'finetune') if tuned is None or recipe in tuned else ('linear_probe',)
+
 def shuffled_list(card, out, seed=0):
-    "The training list of `card` with labels that say nothing about the videos: each class's videos get every label "
-    "equally often, in random order (a plain permutation leaves chance correlations that a model learns on small sets)."
+    """The training list of `card` with labels that say nothing about the videos: each class's videos get every label
+    equally often, in random order (a plain permutation leaves chance correlations that a model learns on small sets)."""
     c = load_card(card)
     rows = read_split(card_split(c, 'train'))
     rng, k, labels = np.random.default_rng(seed), max(l for _, l in rows) + 1, [None] * len(rows)
     for cls in sorted({l for _, l in rows}):
         idx = [i for i, (_, l) in enumerate(rows) if l == cls]
-        for i, l in zip(rng.permutation(idx), np.resize(rng.permutation(k), len(idx))): labels[i] = int(l)
+        for i, l in zip(rng.permutation(idx), np.resize(rng.permutation(k), len(idx))):
+            labels[i] = int(l)
     atomic_write_text(out, ''.join(f'{r};{l}\n' for (r, _), l in zip(rows, labels)))
     return out
 
@@ -228,9 +243,17 @@ def run_dir(out, recipe, seed):
 def checkpoint(out, recipe, seed): return run_dir(out, recipe, seed)/'checkpoint.pt'
 
 # %% ../nbs/12_miniature.ipynb #m23
+SETTINGS = {  # what the miniature sets beyond the tiny-cpu preset, per downstream protocol (measured in the README)
+    # square frames: the three test crops coincide, so one gives the same predictions at a third of the cost
+    'linear_probe': dict(test_crops=1),
+    'finetune': dict(test_crops=1, lr=1e-3),
+    CEILING: dict(test_crops=1, lr=1e-3, batch_size=32, ref_batch=32),
+}
+
 def mae_epochs(card, updates):
     "Epochs that give `updates` MAE updates on `card`'s training list at the preset's batch."
-    return max(1, round(updates * stage_config('mae')['batch_size'] / len(read_split(card_split(load_card(card), 'train')))))
+    videos = len(read_split(card_split(load_card(card), 'train')))
+    return max(1, round(updates * stage_config('mae')['batch_size'] / videos))
 
 def pretrain_jobs(cards, out, scale, shuffled):
     "`{(recipe, seed): (kind, kwargs, needs)}` of every pre-training run."
@@ -241,36 +264,59 @@ def pretrain_jobs(cards, out, scale, shuffled):
         card = cards['synthetic' if data == 'shuffled' else data]
         epochs = s['epochs'][stage] if stage in s['epochs'] else mae_epochs(card, s['mae_updates'])   # MAE: by updates
         for p in range(s['pretrain_seeds']):
-            kw = dict(stage=stage, recipe=name, data=str(card), split=str(shuffled) if data == 'shuffled' else None, seed=p,
-                      epochs=epochs, init=str(checkpoint(out, init, p)) if init else 'none', out_dir=str(run_dir(out, name, p)),
-                      results=str(Path(out)/'pretrain'/'results.csv'), workers=0, skip_finished=True)
+            kw = dict(stage=stage, recipe=name, data=str(card), split=str(shuffled) if data == 'shuffled' else None,
+                      seed=p, epochs=epochs, init=str(checkpoint(out, init, p)) if init else 'none',
+                      out_dir=str(run_dir(out, name, p)), results=str(Path(out)/'pretrain'/'results.csv'), workers=0,
+                      skip_finished=True)
             jobs[(name, p)] = ('train', kw, [(init, p)] if init else [])
     return jobs
 
+# %% ../nbs/12_miniature.ipynb #m23b
+def downstream_run(cards, out, *, recipe, protocol, p, d, init, data='downstream', epochs=None, stage=None, **kw):
+    "The keyword arguments of one downstream run: pre-training seed `p`, downstream seed `d` (both in its folder's name)."
+    return dict(stage=stage or protocol, recipe=recipe, init=init, data=str(cards[data]), seed=d, workers=0, skip_finished=True,
+                out_dir=str(Path(out)/'downstream'/recipe/f'{protocol}_p{p}_s{d}'), results=str(Path(out)/'results.csv'),
+                epochs=epochs, **kw)
+
 def downstream_jobs(cards, out, scale):
-    "`{(recipe, protocol, seed): (kind, kwargs, needs)}`: probe and fine-tune of every recipe (and the averages) per seed."
-    s, out, jobs = SCALES[scale], Path(out), {}
-    common = lambda seed, d: dict(data=str(cards['downstream']), seed=seed, out_dir=str(out/'downstream'/d), workers=0,
-                                  results=str(out/'results.csv'), skip_finished=True)
-    for seed in range(s['seeds']):
-        p = seed % s['pretrain_seeds']
-        for name in recipes(scale):
+    "`{(recipe, protocol, p, d): (kind, kwargs, needs)}`: every pre-training seed `p` of a recipe, then downstream seeds `d`."
+    s, jobs = SCALES[scale], {}
+    for name in recipes(scale):
+        for p in range(s['pretrain_seeds'] if PRETRAIN[name] else 1):
             init, needs = (str(checkpoint(out, name, p)), [(name, p)]) if PRETRAIN[name] else ('none', [])
-            for protocol in ('linear_probe', 'finetune'):
-                kw = dict(stage=protocol, recipe=name, init=init, epochs=s['epochs'][protocol], **common(seed, f'{name}/{protocol}_s{seed}'))
-                jobs[(name, protocol, seed)] = ('train', kw, needs)
-        if s['study_rows']: jobs.update(average_jobs(out, seed, p, common))
+            for protocol in protocols(scale, name):
+                for d in range(s['seeds']):
+                    kw = downstream_run(cards, out, recipe=name, protocol=protocol, p=p, d=d, init=init,
+                                        epochs=s['epochs'][protocol], **SETTINGS[protocol])
+                    jobs[(name, protocol, p, d)] = ('train', kw, needs)
+    for p in range(s['pretrain_seeds'] if s['study_rows'] else 0):
+        for d in range(s['seeds']):
+            jobs.update(average_jobs(cards, out, p, d))
+    jobs.update(ceiling_jobs(cards, out, scale))
     return jobs
 
-def average_jobs(out, seed, p, common):
-    "The 50/50 average of the No-Human MAE and PPMA encoders (probe, fine-tune) and their learned mixing (probe)."
-    pair, needs, jobs = [str(checkpoint(out, r, p)) for r in ('mae_nohuman', 'ppma')], [('mae_nohuman', p), ('ppma', p)], {}
+def average_jobs(cards, out, p, d):
+    "The 50/50 average of the exact No-Human MAE and PPMA encoders (probe, fine-tune) and their learned mixing (probe)."
+    names = ('mae_nohuman_oracle', 'ppma')
+    pair, needs, jobs = [str(checkpoint(out, r, p)) for r in names], [(r, p) for r in names], {}
     for then in ('linear_probe', 'finetune'):
-        kw = dict(stage='average', recipe='average_fixed_50_50', init=pair, mix='fixed', then=then, **common(seed, f'average_fixed/{then}_s{seed}'))
-        jobs[('average_fixed_50_50', then, seed)] = ('train', kw, needs)
-    kw = dict(stage='average', recipe='average_learned', init=pair, mix='learned', **common(seed, f'average_learned/linear_probe_s{seed}'))
-    jobs[('average_learned', 'linear_probe', seed)] = ('train', kw, needs)
+        kw = downstream_run(cards, out, recipe='average_fixed_50_50', stage='average', protocol=then, p=p, d=d, init=pair,
+                            mix='fixed', then=then, **SETTINGS[then])
+        jobs[('average_fixed_50_50', then, p, d)] = ('train', kw, needs)
+    kw = downstream_run(cards, out, recipe='average_learned', stage='average', protocol='linear_probe', p=p, d=d, init=pair,
+                        mix='learned', **SETTINGS['linear_probe'])
+    jobs[('average_learned', 'linear_probe', p, d)] = ('train', kw, needs)
     return jobs
+
+def ceiling_jobs(cards, out, scale):
+    "From scratch on the ceiling's videos (validated on the downstream ones), then a linear probe on its frozen features."
+    s, key = SCALES[scale], (CEILING, 'finetune', 0, 0)
+    common = dict(data='ceiling', val=str(cards['downstream']), p=0, d=0, recipe=CEILING)
+    ft = downstream_run(cards, out, protocol='finetune', init='none', epochs=s['epochs'][CEILING], **common, **SETTINGS[CEILING])
+    lp = downstream_run(cards, out, protocol='linear_probe', init=str(Path(ft['out_dir'])/'checkpoint.pt'),
+                        epochs=s['epochs']['linear_probe'], **common, **SETTINGS['linear_probe'])
+    return {key: ('train', ft, []), (CEILING, 'linear_probe', 0, 0): ('train', lp, [key])}
+
 
 # %% ../nbs/12_miniature.ipynb #m26
 def _job(kind, kw):

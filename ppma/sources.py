@@ -92,7 +92,9 @@ def _held_out(v, train_src, where):
     "`v` checked against the training rows and given the training set's name and classes."
     unseen = sorted({l for _, l in v.rows} - {l for _, l in train_src.rows})
     if unseen: raise ValueError(f'val {where}: label {unseen[0]} never appears in the training rows of {train_src.name}')
-    both = sorted({r for r, _ in v.rows} & {r for r, _ in train_src.rows})
+    where_is = lambda s: {str(Path(s.root, r).resolve()): r for r, _ in s.rows}     # the same file, not the same name
+    mine = where_is(v)
+    both = sorted(mine[f] for f in set(mine) & set(where_is(train_src)))
     if both: raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must be held out')
     v.name, v.num_classes, v.label_space, v.classes = train_src.name, train_src.num_classes, train_src.label_space, train_src.classes
     return [v]
@@ -101,7 +103,10 @@ def validation_sources(data, val, sources, allow_absolute=False):
     "The held-out `Source` of a run (a list of zero or one): `val=True` the card's list, a path that list, False none."
     if val is False or val is None: return []
     train_src, item = sources[0], as_list(data)[0]
-    if val is not True: return _held_out(load_source(val, train_src.root, which='val', allow_absolute=allow_absolute), train_src, val)
+    if val is not True:
+        own = not is_split_list(val) and Path(val).is_file()     # a card file reads its videos from its own folder
+        v = load_source(val, None if own else train_src.root, which='val', allow_absolute=allow_absolute)
+        return _held_out(v, train_src, val)
     if is_split_list(item):
         log.info(f'{item}: a split list has no validation list (give val=PATH / --val PATH): no results row is written')
         return []

@@ -17,8 +17,9 @@ from .data import FRAME_EXTS, VIDEO_EXTS, load_card, open_video, save_card
 
 # %% auto #0
 __all__ = ['BONES', 'STYLES', 'SKIN', 'SHIRTS', 'PANTS', 'HAIR', 'sample_camera', 'project', 'body_parts', 'draw_part',
-           'noise_texture', 'procedural_background', 'video_background', 'realistic_colors', 'sample_scene',
-           'render_scene', 'parse_classes', 'background_files', 'x264_options', 'render_video', 'make_synth']
+           'noise_texture', 'procedural_background', 'film_still', 'video_background', 'realistic_colors',
+           'sample_scene', 'render_scene', 'parse_classes', 'background_files', 'x264_options', 'render_video',
+           'make_synth']
 
 # %% ../nbs/09a_synth.ipynb #c015
 def sample_camera(rng, n):
@@ -114,10 +115,30 @@ def procedural_background(rng, cam, n, size):
                 cv2.line(out[i], tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)), grid_col.tolist(), 1, cv2.LINE_AA, shift=4)
     return out
 
-def video_background(rng, files, n, size):
-    "`n` consecutive frames of a random video or image from `files`, centre-cropped to `size`."
+def film_still(rng, image, n, size):
+    "`[n, size, size, 3]` frames of a virtual camera moving over a still `image`: a pan, a slow zoom and a hand-held shake."
+    h, w = image.shape[:2]
+    t = np.linspace(-0.5, 0.5, n)
+    side = min(h, w) * rng.uniform(0.6, 0.8) * rng.uniform(0.85, 1.15) ** t          # zooming in or out
+    angle = rng.uniform(0, 2 * np.pi)
+    travel = rng.uniform(0.1, 0.3) * min(h, w) * np.array([np.cos(angle), np.sin(angle)])
+    shake = np.cumsum(rng.normal(0, 0.004 * min(h, w), (n, 2)), 0)
+    centre = np.array([w / 2, h / 2]) + t[:, None] * travel + shake - shake.mean(0)
+    centre = np.clip(centre, side[:, None] / 2, np.array([w, h]) - side[:, None] / 2)   # the view stays on the photo
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        s = size / side[i]
+        m = np.array([[s, 0, size / 2 - s * centre[i, 0]], [0, s, size / 2 - s * centre[i, 1]]])
+        out[i] = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+    return out
+
+def video_background(rng, files, n, size, motion='moving'):
+    "`n` consecutive frames of a random video from `files`, or of an image filmed by a moving (or `motion='still'`) camera."
     f = files[rng.integers(len(files))]
-    if Path(f).suffix.lower() in FRAME_EXTS: frames = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)[None]
+    if Path(f).suffix.lower() in FRAME_EXTS:
+        image = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
+        if motion == 'moving': return film_still(rng, image, n, size)
+        frames = image[None]
     else:
         with open_video(f) as v:
             start = int(rng.integers(max(v.num_frames - n, 0) + 1))
@@ -165,11 +186,13 @@ def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0, *,
     return dict(action=action, people=people, cam=cam, light=light, occluder=occluder, n=n)
 
 # %% ../nbs/09a_synth.ipynb #c023
-def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with_mask=False, *, people=True):
+def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with_mask=False, *, people=True,
+                 background_motion='moving'):
     "Frames `[n, size, size, 3]` (and the main body's mask `[n, size, size]` if asked); `people=False`: the same scene empty."
     if style not in STYLES: raise ValueError(f'style {style!r}: use one of {STYLES}')
     n, cam = scene['n'], scene['cam']
-    frames = video_background(rng, backgrounds, n, size) if backgrounds else procedural_background(rng, cam, n, size)
+    if backgrounds: frames = video_background(rng, backgrounds, n, size, background_motion)
+    else: frames = procedural_background(rng, cam, n, size)
     masks = np.zeros((n, size, size), np.uint8) if with_mask else None
     texture = (noise_texture(rng, size, 12)[..., None] * rng.uniform(80, 255, 3)).astype(np.uint8) if style == 'silhouette' else None
     looks = [realistic_colors(rng) if style == 'realistic' else c for _, _, c in scene['people']]   # drawn after the background
@@ -228,21 +251,22 @@ def x264_options():
 
 def render_video(job):
     "Render and write one video (skipped if it exists)."
-    path, action, seed, n, fps, size, style, backgrounds, occluders, second_person, zoom, people = job
+    path, action, seed, n, fps, size, style, backgrounds, occluders, second_person, zoom, people, motion = job
     if Path(path).exists(): return path
     rng = np.random.default_rng(seed)
     scene = sample_scene(action, rng, n, fps, occluders, second_person, zoom=zoom)
-    frames, _ = render_scene(scene, rng, size, style, backgrounds, people=people)
+    frames, _ = render_scene(scene, rng, size, style, backgrounds, people=people, background_motion=motion)
     write_video(path, frames, fps=fps, options=x264_options())
     return path
 
 # %% ../nbs/09a_synth.ipynb #c029
 _RECORD = '.synth-in-progress.json'          # the parameters of a run that has not finished (the card has them after)
 
-def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom=1.0, people=True):
+def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom=1.0, people=True,
+            background_motion='moving'):
     return dict(style=style, seed=seed, size=size, frames=frames, fps=fps, per_class=per_class, occluders=occluders,
                 second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None, classes=list(names),
-                zoom=zoom, people=people)
+                zoom=zoom, people=people, background_motion=background_motion)
 
 def _old_videos(out):
     "The videos under `out/videos` that `make_synth` could have written."
@@ -258,6 +282,7 @@ def _made_with(out):
         raise ValueError(f'out_dir {out}: {card} is not the card of a synthetic set; choose another folder')
     p = dict(meta['synth'])
     if 'classes' not in p and (out/'classes.txt').exists(): p['classes'] = (out/'classes.txt').read_text(encoding='utf-8').split()
+    p.setdefault('background_motion', 'still')          # sets made before the moving camera filmed still photos still
     return p, card
 
 def _differences(old, new):
@@ -295,21 +320,23 @@ def _jobs(out, names, params, bg):
         for i in range(p['per_class']):
             rel = f'videos/{c}/{c}_{i:04d}.mp4'
             jobs.append((str(out/rel), c, [p['seed'], ids[c], i, style_id], p['frames'], p['fps'], p['size'], p['style'], bg,
-                         p['occluders'], p['second_person'], p['zoom'], p['people']))
+                         p['occluders'], p['second_person'], p['zoom'], p['people'], p['background_motion']))
             rows['val' if i >= p['per_class'] - n_val else 'train'].append(f'{rel};{label}')
     return jobs, rows
 
 def make_synth(out, classes=None, *, per_class=10, val_fraction=0.2, size=112, frames=48, fps=15, style='mannequin',
                backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True, overwrite=False,
-               zoom=1.0, people=True):
+               zoom=1.0, people=True, background_motion='moving'):
     "Write a synthetic action dataset to `out` (resuming one made with the same parameters); returns its card's path."
     names = parse_classes(classes)
     _check(per_class, val_fraction, size, frames, fps, style, backgrounds)
     if not zoom > 0: raise ValueError(f'zoom={zoom}: must be positive')
+    if background_motion not in ('moving', 'still'): raise ValueError(f'background_motion={background_motion!r}: use moving or still')
     out = Path(out); check_output_dir(out, backgrounds, param='out_dir')
     bg = background_files(backgrounds) if backgrounds else None
     if out.is_dir(): clean_stale(out)
-    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom, people)
+    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom, people,
+                     background_motion)
     _refuse_other_runs(out, params, overwrite)
     jobs, rows = _jobs(out, names, {**params, 'val_fraction': val_fraction}, bg)
     atomic_write_text(out/_RECORD, json.dumps(params, indent=1) + '\n')
@@ -339,7 +366,9 @@ def _card(out, names, rows, params, name):
     body = (f'# {meta["title"]}\n\nProcedural videos of an articulated 3-D body (16 joints) performing {len(names)} actions '
             f'defined as joint-angle motions, with random body proportions, colours, speed, amplitude, phase and handedness, '
             f'filmed by a randomly placed, slowly panning and shaking camera in front of '
-            f'{"frames of the given videos" if p["backgrounds"] else "a procedural wall and gridded floor"}. '
+            f'{"frames of the given videos" if p["backgrounds"] else "a procedural wall and gridded floor"}'
+            + (' (photos filmed by a moving camera)' if p['backgrounds'] and p.get('background_motion') == 'moving' else '')
+            + '. '
             f'Classes (label order): {", ".join(names)}.'
             + ('' if p['people'] else ' Here nobody is drawn: each video is its scene without the person.') + '\n')
     return meta, body

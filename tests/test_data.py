@@ -160,3 +160,20 @@ def test_folder_split_uses_given_or_sorted_classes(tmp_path):
     assert read_split(tmp_path) == [('a/a_000.mp4', 0), ('b/b_000.mp4', 1)]
     (tmp_path / 'classes.txt').write_text('b\na\n')
     assert read_split(tmp_path, tmp_path / 'classes.txt') == [('b/b_000.mp4', 0), ('a/a_000.mp4', 1)]
+
+
+def test_a_validation_card_in_another_folder_reads_its_own_videos(tmp_path):
+    "The ceiling validates on the downstream card: same file names, other folder; its rows are its own files, held out."
+    from ppma.sources import load_sources, validation_sources
+    for name in ('a', 'b'):
+        for i in range(2):
+            write_test_video(tmp_path / name / 'videos' / f'v{i}.mp4', n=4, h=16, w=16)
+        for split in ('train', 'val'):
+            (tmp_path / name / f'{split}.csv').write_text('videos/v0.mp4;0\nvideos/v1.mp4;1\n')
+        save_card(tmp_path / name / 'card.md', {'name': name, 'num_classes': 2,
+                                                'splits': {'train': 'train.csv', 'val': 'val.csv'}})
+    train = load_sources(str(tmp_path / 'a' / 'card.md'))
+    (v,) = validation_sources(str(tmp_path / 'a' / 'card.md'), str(tmp_path / 'b' / 'card.md'), train)
+    assert v.root == tmp_path / 'b'
+    with pytest.raises(ValueError, match='also training rows'):                    # the same files are still refused
+        validation_sources(str(tmp_path / 'a' / 'card.md'), str(tmp_path / 'a' / 'card.md'), train)
