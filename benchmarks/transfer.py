@@ -138,9 +138,32 @@ def downstream(state, v, d_seed, xt_raw, yt, xv, yv, a):
     return probe, ft
 
 
+def summary(tag):
+    "The probe (and fine-tune) gain of each recipe over random init for each variant run under `tag`, with intervals."
+    from ppma.miniature_results import hierarchical, paired
+    lines = [json.loads(l) for l in (OUT/'transfer.jsonl').read_text().splitlines()]
+    lines = [l for l in lines if l.get('tag') == tag]
+    def cells(l, k):
+        n, runs = l['down_seeds'], l[f'{k}_videos']
+        return {p: {d: np.array(runs[p * n + d]) for d in range(n)} for p in range(len(runs) // n)}
+    for variant in dict.fromkeys(l['variant'] for l in lines):
+        mine = {l['recipe']: l for l in lines if l['variant'] == variant}
+        ref = mine.get('random_init')
+        for recipe, l in mine.items():
+            for k in ('probe', 'ft'):
+                if np.isnan(l[f'{k}_mean']): continue
+                m, lo, hi = hierarchical(cells(l, k))
+                text = f'{variant:>16} {recipe:>24} {k:>5}: {100 * m:5.1f} [{100 * lo:.1f}, {100 * hi:.1f}]'
+                if ref is not None and recipe != 'random_init':
+                    d = hierarchical(paired(cells(l, k), cells(ref, k)))
+                    text += f'  vs random init {100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]'
+                print(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--recipe', action='append', required=True)
+    ap.add_argument('--summary', metavar='TAG', help='print the table of the runs tagged TAG and stop')
+    ap.add_argument('--recipe', action='append')
     ap.add_argument('--variant', default='base', choices=sorted(VARIANTS))
     ap.add_argument('--pretrain-seeds', type=int, default=2)
     ap.add_argument('--down-seeds', type=int, default=3)
@@ -158,6 +181,7 @@ def main():
     ap.add_argument('--down-train', type=int, default=SCALES['demo']['down_train'])
     ap.add_argument('--tag', default='')
     a = ap.parse_args()
+    if a.summary: return summary(a.summary)
     a.init_from = None
     torch.set_num_threads(1)
     v = VARIANTS[a.variant]
@@ -180,7 +204,7 @@ def main():
                 cells['probe'].append(pr)
                 cells['ft'].append(ft)
         res[recipe] = cells
-        line = {'recipe': recipe, 'tag': a.tag, 'variant': a.variant, 'down_train': a.down_train, 'objective': objs, 'seconds': round(time.time() - t0),
+        line = {'recipe': recipe, 'tag': a.tag, 'variant': a.variant, 'down_train': a.down_train, 'down_seeds': a.down_seeds, 'objective': objs, 'seconds': round(time.time() - t0),
                 **{k: [round(float(c.mean()), 3) for c in cs] for k, cs in cells.items()}}
         for k in ('probe', 'ft'):
             line[f'{k}_mean'] = round(float(np.mean(line[k])), 3)

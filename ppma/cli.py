@@ -249,7 +249,7 @@ def _model_commands(sub):
     for q in (cv, f):
         q.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
         q.add_argument('--img-size', type=int); q.add_argument('--num-frames', type=int)
-    d = sub.add_parser('demo', help='the main job: the miniature benchmark on two CPU cores (demo: 20 min, study: 90)')
+    d = sub.add_parser('demo', help='the main job: the miniature benchmark on two CPU cores (demo: 20 min, study: about 2 h)')
     d.add_argument('--out', default=None, help='runs folder (default runs/benchmark, runs/benchmark-study)')
     d.add_argument('--scale', default='demo', choices=['demo', 'study'])
     d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)

@@ -20,10 +20,10 @@ log = get_logger('ppma.data')
 
 # %% auto #0
 __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'HAS_DECORD', 'MEAN', 'STD', 'check_rel', 'read_split', 'read_classes',
-           'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'PyAVVideo', 'FrameFolder',
-           'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'clip_starts', 'random_box', 'crop_boxes',
-           'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset', 'collate',
-           'load_card', 'card_split', 'card_classes', 'save_card']
+           'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'rgb', 'PyAVVideo',
+           'FrameFolder', 'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'clip_starts', 'random_box',
+           'crop_boxes', 'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset',
+           'collate', 'load_card', 'card_split', 'card_classes', 'save_card']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -126,6 +126,11 @@ class DecordVideo(VideoReader):
 # %% ../nbs/01_data.ipynb #c012
 import av
 
+def rgb(frame):
+    "A PyAV frame as `[H, W, 3]` RGB, converted on this thread: FFmpeg's converter threads deadlock a forked worker."
+    try: return frame.to_ndarray(format='rgb24', threads=1)
+    except TypeError: return frame.to_ndarray(format='rgb24')       # PyAV before 14 has no converter threads
+
 class PyAVVideo(VideoReader):
     "A video read with PyAV (one decoding thread: DataLoader workers give the parallelism)."
     def __init__(self, path):
@@ -151,7 +156,7 @@ class PyAVVideo(VideoReader):
         else: self.container.seek(0)
         for i, frame in enumerate(self.container.decode(self.stream)):
             idx = self._index(frame) if frame.pts is not None else i
-            if idx in want: out[idx] = frame.to_ndarray(format='rgb24')
+            if idx in want: out[idx] = rgb(frame)
             last = (idx, frame)
             if idx >= want[-1]: break
         return out, last
@@ -170,7 +175,7 @@ class PyAVVideo(VideoReader):
             out, last = self._decode(want, seek=False)
         if last is None: raise DecodeError('no frame could be decoded')
         if last[0] < want[-1] and len(out) < len(want):
-            out.setdefault(last[0], last[1].to_ndarray(format='rgb24'))
+            out.setdefault(last[0], rgb(last[1]))
         if not out: raise DecodeError(f'frames {want[0]}..{want[-1]} not found')
         have = sorted(out)   # frames past the real end (metadata overstated the length) repeat the last one
         return np.stack([out[i] if i in out else out[max([h for h in have if h <= i] or have[:1])] for i in indices])

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .core import check_output_dir, clean_stale, process_pool, run_with_timeout, write_video
 from .data import (VIDEO_EXTS, DecodeError, FrameFolder, card_split, check_rel, load_card, open_video, read_split,
-                       resolve_sample)
+                       resolve_sample, rgb)
 
 # %% auto #0
 __all__ = ['probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample',
@@ -84,7 +84,7 @@ def iter_frames(path, frames_fps=25):
     stream = container.streams.video[0]
     def frames():
         with container:
-            for f in container.decode(stream): yield f.to_ndarray(format='rgb24')
+            for f in container.decode(stream): yield rgb(f)
     return float(stream.average_rate or stream.guessed_rate or 25), frames()
 
 def scale_short_side(frame, short_side):

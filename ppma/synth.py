@@ -119,10 +119,10 @@ def film_still(rng, image, n, size):
     "`[n, size, size, 3]` frames of a virtual camera moving over a still `image`: a pan, a slow zoom and a hand-held shake."
     h, w = image.shape[:2]
     t = np.linspace(-0.5, 0.5, n)
-    side = min(h, w) * rng.uniform(0.6, 0.8) * rng.uniform(0.85, 1.15) ** t          # zooming in or out
+    side = min(h, w) * rng.uniform(0.6, 0.8) * rng.uniform(0.95, 1.05) ** t          # zooming in or out, a little
     angle = rng.uniform(0, 2 * np.pi)
-    travel = rng.uniform(0.1, 0.3) * min(h, w) * np.array([np.cos(angle), np.sin(angle)])
-    shake = np.cumsum(rng.normal(0, 0.004 * min(h, w), (n, 2)), 0)
+    travel = rng.uniform(0.0, 0.12) * min(h, w) * np.array([np.cos(angle), np.sin(angle)])
+    shake = np.cumsum(rng.normal(0, 0.002 * min(h, w), (n, 2)), 0)
     centre = np.array([w / 2, h / 2]) + t[:, None] * travel + shake - shake.mean(0)
     centre = np.clip(centre, side[:, None] / 2, np.array([w, h]) - side[:, None] / 2)   # the view stays on the photo
     out = np.empty((n, size, size, 3), np.uint8)

@@ -140,3 +140,29 @@ def test_a_worker_that_exits_is_recorded_and_retry_failed_tries_it_again(tmp_pat
     all_recs, last = manifest(out)
     assert [r['path'] for r in all_recs[n:]] == ['v0.mp4']               # tried again (and died again)
     assert last['v0.mp4']['status'] == 'failed' and last['v1.mp4']['status'] == 'ok'
+
+
+def _frames_in_a_forked_worker(tmp_path, convert):
+    "Decode a video here (PyAV), then the same in a fork-context worker, as `remove-humans` does after `make demo`'s reads."
+    from concurrent.futures import TimeoutError as Timeout
+    from ppma import prepare
+    from ppma.core import process_pool
+    video = tmp_path / 'clip.mp4'
+    write_test_video(video, n=8, h=480, w=640)
+    old, prepare.rgb = prepare.rgb, convert
+    try:
+        assert len(remove_humans.read_video(video)[0]) == 8          # the parent's converter threads start here
+        pool = process_pool(1)
+        try: return len(pool.submit(remove_humans.read_video, video).result(timeout=60)[0])
+        except Timeout: return None
+        finally:
+            for p in pool._processes.values(): p.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        prepare.rgb = old
+
+
+def test_a_forked_worker_decodes_after_its_parent_did(tmp_path):
+    "FFmpeg's converter threads, started in the parent, deadlock a forked child (seen: `make demo` hung); one thread does not."
+    from ppma.data import rgb
+    assert _frames_in_a_forked_worker(tmp_path, rgb) == 8

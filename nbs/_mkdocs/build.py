@@ -168,6 +168,7 @@ def write_config(pages, fast):
     runs = sorted((p for p in pages if p.stem in RUN_NOTEBOOKS), key=lambda p: list(RUN_NOTEBOOKS).index(p.stem))
     if runs: nav.append({'Run notebooks': [{RUN_NOTEBOOKS[p.stem]: p.name} for p in runs]})
     nav.append({'Command line': 'cli.md'})
+    if (SRC/'miniature.md').exists(): nav.insert(1, {'The miniature: results': 'miniature.md'})
     conf = {
         'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC), 'site_dir': str(SITE),
         'repo_url': cfg['DEFAULT']['git_url'], 'use_directory_urls': False, 'strict': False, 'nav': nav,
@@ -212,6 +213,8 @@ def main(argv=None):
         nb = present(nbformat.read(p, as_version=4), git_url)
         nbformat.write(nb, p); pages.append(p)
     (SRC/'cli.md').write_text(cli_reference())
+    shutil.copy(NBS/'miniature.md', SRC/'miniature.md')      # the measured tables, linked from the README
+    for png in (NBS/'images').glob('miniature_*.png'): shutil.copy(png, SRC/png.name)
     conf = write_config([p for p in pages if p.stem != 'index'], a.fast)
     subprocess.run([str(Path(sys.executable).parent/'mkdocs'), 'build', '-q', '-f', str(conf)], check=True, cwd=ROOT)
     print(f'site in {SITE} ({time.time() - t0:.0f} s); open {SITE/"index.html"}')
