@@ -84,8 +84,11 @@ def cmd_features(a):
     return 0
 
 # %% ../nbs/10_cli.ipynb #c009
-def _value(v):
+def _value(v, key=None):
+    "A `--set` value as Python (numbers, booleans, None, tuples); a setting's named choice stays a word (`amp=none`)."
     import ast
+    from ppma.training import CHOICES
+    if v in CHOICES.get(key, ()): return v
     if v.lower() in ('none', 'null'): return None
     if v.lower() in ('true', 'false'): return v.lower() == 'true'
     try: return ast.literal_eval(v)
@@ -99,7 +102,7 @@ def cmd_train(a):
         k, eq, v = kv.partition('=')
         if not eq: raise ValueError(f'--set {kv!r}: use key=value')
         if k in vars(a) and k != 'set': raise ValueError(f'--set {k}: use --{k.replace("_", "-")} instead')
-        sets[k] = _value(v)
+        sets[k] = _value(v, k)
     try:
         summary = train(a.stage, preset=a.preset, recipe=a.recipe, data=a.data, data_root=a.data_root, split=a.split,
                         init=a.init, epochs=a.epochs, batch_size=a.batch_size, out_dir=a.out_dir, seed=a.seed,

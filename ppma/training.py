@@ -87,13 +87,14 @@ def check_config(cfg, given=(), min_epochs=1):
     return cfg
 
 # %% ../nbs/07c_training.ipynb #50138dc4
-def stage_config(stage, preset='tiny-cpu', **overrides):
-    "The checked settings of `stage` under `preset`, with `overrides` (None values ignored)."
+def stage_config(stage, preset='tiny-cpu', *, settings=None, **overrides):
+    """The checked settings of `stage` under `preset`: `overrides` where not None (a run's parameters left to the
+    preset), then `settings` as given (there None switches a setting off, e.g. `clip_grad` or `layer_decay`)."""
     if stage not in STAGES: raise ValueError(f'stage {stage!r}: use one of {", ".join(STAGES)}{nearest(stage, STAGES)}')
     if preset not in PRESETS: raise ValueError(f'preset {preset!r}: use one of {", ".join(PRESETS)}')
     cls = STAGES[stage]
     cfg = {**DEFAULTS, **PRESETS[preset], **cls.settings.get(preset, {}), 'stage': stage, 'preset': preset}
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {**{k: v for k, v in overrides.items() if v is not None}, **(settings or {})}
     return check_config({**cfg, **given}, given, cls.min_epochs)
 
 # %% ../nbs/07c_training.ipynb #ee6cac84
@@ -136,7 +137,8 @@ def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, s
           batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None,
           overwrite=False, skip_finished=False, **overrides):
     "Run `stage` of PPMA's recipe; see `nbs/train.ipynb` for the parameters. Returns a summary."
-    cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, workers=workers, **overrides)
+    cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, workers=workers,
+                       settings=overrides)
     data = data or str(default_data())
     cls = STAGES[stage]
     sources = load_sources(data, data_root, split=split, which=cls.reads, allow_absolute=cfg['allow_absolute'])

@@ -155,3 +155,17 @@ def test_killed_run_resumes_mid_epoch_to_the_same_weights(toy, tmp_path):
     assert ref.wait() == 0, ref.stderr.read()[-2000:]
     a, b = load_checkpoint(tmp_path / 'ref/checkpoint.pt')['model'], load_checkpoint(tmp_path / 'run/checkpoint.pt')['model']
     assert all(torch.equal(a[k], b[k]) for k in a), seen
+
+
+def test_a_setting_switched_off_stays_off():
+    "`--set amp=none` was read as None and dropped (fp16 stayed); None given as a setting switches it off."
+    from ppma.cli import _value
+    from ppma.training import stage_config
+    assert _value('none', 'amp') == 'none' and _value('none', 'clip_grad') is None and _value('0.5', 'clip_grad') == 0.5
+    assert stage_config('mae', 'paper-vitb')['amp'] == 'fp16'
+    assert stage_config('mae', 'paper-vitb', settings={'amp': _value('none', 'amp')})['amp'] == 'none'
+    assert stage_config('finetune', 'paper-vitb')['layer_decay'] == 0.75
+    assert stage_config('finetune', 'paper-vitb', settings={'layer_decay': None})['layer_decay'] is None
+    assert stage_config('finetune', 'paper-vitb', epochs=None)['epochs'] == 30          # a run parameter left unset
+    with pytest.raises(ValueError, match='lr=None'):
+        stage_config('finetune', settings={'lr': None})
