@@ -40,16 +40,19 @@ VARIANTS = {  # name: (size, patch, frames, zoom, stride, model overrides)
 }
 
 
+CAMERA = {'camera': 'moving'}      # over the photos: 'moving' (the demo's) or 'still' (--camera)
+
+
 def render(seed, action, i, zoom, plates):
     "One downstream video as the demo seeds it (`make_synth`'s seed list), `[32, 96, 96, 3]` uint8."
     rng = np.random.default_rng([seed, list(ACTIONS).index(action), i, STYLES.index('realistic')])
     scene = sample_scene(action, rng, RENDER['frames'], RENDER['fps'], zoom=zoom)
-    return render_scene(scene, rng, RENDER['size'], 'realistic', plates)[0]
+    return render_scene(scene, rng, RENDER['size'], 'realistic', plates, background_motion=CAMERA['camera'])[0]
 
 
 def dataset(zoom, *, seed, indices, plates):
     "`(videos [N, 32, 96, 96, 3] uint8, labels [N])` for `indices` of every downstream action, cached on disk."
-    f = OUT/f'videos_seed{seed}_zoom{zoom}_{indices[0]}-{indices[-1]}.npz'
+    f = OUT/f'videos_{CAMERA["camera"]}_seed{seed}_zoom{zoom}_{indices[0]}-{indices[-1]}.npz'
     if f.exists():
         z = np.load(f)
         return z['x'], z['y']
@@ -87,8 +90,9 @@ def probe(model, xt, yt, xv, yv):
     return float((fit_logistic(features(model, xt), yt, len(DOWNSTREAM_ACTIONS))(features(model, xv)) == yv).float().mean())
 
 
-def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=0.1, wd=0.05):
+def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=0.1, wd=0.05, camera='moving'):
     torch.set_num_threads(1)
+    CAMERA['camera'] = camera
     v = VARIANTS[name]
     plates = background_files(clean_plates(OUT.parent/'plates'))
     s = SCALES['demo']
@@ -100,7 +104,7 @@ def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=
     xt_c = to_clips(xt_raw, v['size'], v['frames'], v['stride'], train=False, rng=rng)
     yt, yv = torch.as_tensor(yt), torch.as_tensor(yv)
     k = len(DOWNSTREAM_ACTIONS)
-    row = dict(variant=name, **v, epochs=epochs, lr=lr, batch=batch, train_per_class=train_per_class, seed=seed, width=width,
+    row = dict(variant=name, camera=camera, **v, epochs=epochs, lr=lr, batch=batch, train_per_class=train_per_class, seed=seed, width=width,
                depth=depth, val_videos=len(yv))
     row['motion_energy'] = float((fit_logistic(motion_energy(xt_c), yt, k)(motion_energy(xv)) == yv).float().mean())
     row['mean_colour'] = float((fit_logistic(mean_colour(xt_c), yt, k)(mean_colour(xv)) == yv).float().mean())
@@ -151,8 +155,10 @@ def main():
     ap.add_argument('--width', type=int, default=128)
     ap.add_argument('--depth', type=int, default=4)
     ap.add_argument('--jobs', type=int, default=1)
+    ap.add_argument('--camera', default='moving', choices=['moving', 'still'], help='over the photos of places')
     a = ap.parse_args()
-    kw = dict(epochs=a.epochs, lr=a.lr, batch=a.batch, train_per_class=a.train, seed=a.seed, width=a.width, depth=a.depth)
+    kw = dict(epochs=a.epochs, lr=a.lr, batch=a.batch, train_per_class=a.train, seed=a.seed, width=a.width, depth=a.depth,
+              camera=a.camera)
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = [f.result() for f in [pool.submit(run, n, **kw) for n in a.variant]]
     for r in rows:

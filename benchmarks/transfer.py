@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ceiling import OUT, VARIANTS, dataset, features, to_clips
+from ceiling import CAMERA, OUT, VARIANTS, dataset, features, to_clips
 from ppma.bodies import ACTIONS
 from ppma.masking import make_mask
 from ppma.miniature import DOWNSTREAM_ACTIONS, SCALES, clean_plates, fit_logistic
@@ -28,7 +28,7 @@ ARCH = dict(embed_dim=128, depth=4, num_heads=4)
 
 def source(style, backgrounds, zoom, per_class, *, seed, classes, people=True):
     "`(videos, labels)` of `classes` rendered in `style` over plates or procedural rooms, cached."
-    f = OUT/f'src_{style}_{backgrounds}_z{zoom}_n{per_class}_s{seed}_{len(classes)}c_p{int(people)}.npz'
+    f = OUT/f'src_{CAMERA["camera"]}_{style}_{backgrounds}_z{zoom}_n{per_class}_s{seed}_{len(classes)}c_p{int(people)}.npz'
     if f.exists():
         z = np.load(f)
         return z['x'], z['y']
@@ -38,7 +38,7 @@ def source(style, backgrounds, zoom, per_class, *, seed, classes, people=True):
         for i in range(per_class):
             rng = np.random.default_rng([seed, list(ACTIONS).index(a), i, STYLES.index(style)])
             scene = sample_scene(a, rng, 32, 15, zoom=zoom)
-            xs.append(render_scene(scene, rng, 96, style, bg, people=people)[0])
+            xs.append(render_scene(scene, rng, 96, style, bg, people=people, background_motion=CAMERA['camera'])[0])
             ys.append(label)
     x, y = np.stack(xs), np.array(ys)
     np.savez(f, x=x, y=y)
@@ -180,9 +180,11 @@ def main():
     ap.add_argument('--probe-wd', type=float, default=1e-3)
     ap.add_argument('--down-train', type=int, default=SCALES['demo']['down_train'])
     ap.add_argument('--tag', default='')
+    ap.add_argument('--camera', default='moving', choices=['moving', 'still'], help='over the photos of places')
     a = ap.parse_args()
     if a.summary: return summary(a.summary)
     a.init_from = None
+    CAMERA['camera'] = a.camera
     torch.set_num_threads(1)
     v = VARIANTS[a.variant]
     s = SCALES['demo']
