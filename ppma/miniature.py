@@ -243,7 +243,7 @@ def run_dir(out, recipe, seed):
 def checkpoint(out, recipe, seed): return run_dir(out, recipe, seed)/'checkpoint.pt'
 
 # %% ../nbs/12_miniature.ipynb #m23
-SETTINGS = {  # what the miniature sets beyond the tiny-cpu preset, per downstream protocol (measured in the README)
+SETTINGS = {  # what the miniature sets beyond the tiny-cpu preset, per downstream protocol (measured: nbs/miniature.md)
     # square frames: the three test crops coincide, so one gives the same predictions at a third of the cost
     'linear_probe': dict(test_crops=1),
     'finetune': dict(test_crops=1, lr=1e-3),

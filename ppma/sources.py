@@ -4,6 +4,7 @@
 
 # %% ../nbs/01a_sources.ipynb #77bbe9bc
 from __future__ import annotations
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def _held_out(v, train_src, where):
     "`v` checked against the training rows and given the training set's name and classes."
     unseen = sorted({l for _, l in v.rows} - {l for _, l in train_src.rows})
     if unseen: raise ValueError(f'val {where}: label {unseen[0]} never appears in the training rows of {train_src.name}')
-    where_is = lambda s: {str(Path(s.root, r).resolve()): r for r, _ in s.rows}     # the same file, not the same name
+    where_is = lambda s: {os.path.abspath(os.path.join(s.root, r)): r for r, _ in s.rows}   # the same file, not name
     mine = where_is(v)
     both = sorted(mine[f] for f in set(mine) & set(where_is(train_src)))
     if both: raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must be held out')

@@ -129,7 +129,7 @@ def film_still(rng, image, n, size):
     for i in range(n):
         s = size / side[i]
         m = np.array([[s, 0, size / 2 - s * centre[i, 0]], [0, s, size / 2 - s * centre[i, 1]]])
-        out[i] = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+        out[i] = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return out
 
 def video_background(rng, files, n, size, motion='moving'):
