@@ -22,21 +22,21 @@ import torch.nn.functional as F
 
 from ppma.bodies import ACTIONS
 from ppma.data import MEAN, STD
-from ppma.miniature import DOWNSTREAM_ACTIONS, RENDER, ZOOM, SCALES, clean_plates, fit_logistic, mean_colour, motion_energy
+from ppma.miniature import DOWNSTREAM_ACTIONS, RENDER, SCALES, clean_plates, fit_logistic, mean_colour, motion_energy
 from ppma.models import VideoViT
 from ppma.synth import STYLES, background_files, render_scene, sample_scene
 
 OUT = Path(__file__).parent/'out'/'ceiling'
-VARIANTS = {  # name: (size, patch, frames, zoom, stride, model overrides)
-    'base': dict(size=64, patch=16, frames=8, zoom=ZOOM['people'], stride=4),
+VARIANTS = {  # name: input size, patch, frames, people's zoom (the demo's was 1.6 when measured; 2.2 now), frame stride
+    'base': dict(size=64, patch=16, frames=8, zoom=1.6, stride=4),
     'zoom2.2': dict(size=64, patch=16, frames=8, zoom=2.2, stride=4),
-    'patch8': dict(size=64, patch=8, frames=8, zoom=ZOOM['people'], stride=4),
-    'size32_patch8': dict(size=32, patch=8, frames=8, zoom=ZOOM['people'], stride=4),
-    'frames16': dict(size=64, patch=16, frames=16, zoom=ZOOM['people'], stride=2),
-    'size48_patch12': dict(size=48, patch=12, frames=8, zoom=ZOOM['people'], stride=4),
+    'patch8': dict(size=64, patch=8, frames=8, zoom=1.6, stride=4),
+    'size32_patch8': dict(size=32, patch=8, frames=8, zoom=1.6, stride=4),
+    'frames16': dict(size=64, patch=16, frames=16, zoom=1.6, stride=2),
+    'size48_patch12': dict(size=48, patch=12, frames=8, zoom=1.6, stride=4),
     'size32_patch8_zoom2.2': dict(size=32, patch=8, frames=8, zoom=2.2, stride=4),
     'size48_patch8_zoom2.2': dict(size=48, patch=8, frames=8, zoom=2.2, stride=4),
-    'size32_patch4': dict(size=32, patch=4, frames=8, zoom=ZOOM['people'], stride=4),
+    'size32_patch4': dict(size=32, patch=4, frames=8, zoom=1.6, stride=4),
 }
 
 
@@ -90,6 +90,42 @@ def probe(model, xt, yt, xv, yv):
     return float((fit_logistic(features(model, xt), yt, len(DOWNSTREAM_ACTIONS))(features(model, xv)) == yv).float().mean())
 
 
+def schedule(opt, total, warmup=0.1):
+    "Linear warm-up over `warmup` of the steps, then cosine to 0."
+    ramp = lambda i: min(1, (i + 1) / max(1, warmup * total))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: ramp(i) * 0.5 * (1 + np.cos(np.pi * i / total)))
+
+
+def adamw(model, lr, wd=0.05, betas=(0.9, 0.999)):
+    "AdamW with weight decay on matrices only (no bias, norm)."
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if p.ndim <= 1 and p.requires_grad]
+    return torch.optim.AdamW([dict(params=decay, weight_decay=wd), dict(params=rest, weight_decay=0)], lr=lr, betas=betas)
+
+
+def supervised(model, x_raw, y, v, *, epochs, lr, batch, rng, warmup=0.1, wd=0.05, shuffle_labels=False, on_epoch=None):
+    "Train `model` (with a head) on `(x_raw, y)`, calling `on_epoch(epoch, train top-1)`; returns the last train top-1."
+    y = torch.as_tensor(y)
+    if shuffle_labels: y = y[torch.as_tensor(rng.permutation(len(y)))]
+    opt = adamw(model, lr, wd)
+    steps = max(1, len(y) // batch)
+    sched = schedule(opt, epochs * steps, warmup)
+    for ep in range(epochs):
+        model.train()
+        order, correct = rng.permutation(len(y)), 0
+        for b in range(steps):
+            idx = order[b * batch:(b + 1) * batch]
+            logits = model(to_clips(x_raw[idx], v['size'], v['frames'], v['stride'], train=True, rng=rng))
+            loss = F.cross_entropy(logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            correct += int((logits.argmax(1) == y[idx]).sum())
+        if on_epoch: on_epoch(ep, correct / (steps * batch))
+    return correct / (steps * batch)
+
+
 def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=0.1, wd=0.05, camera='moving'):
     torch.set_num_threads(1)
     CAMERA['camera'] = camera
@@ -112,31 +148,16 @@ def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=
     model = VideoViT(img_size=v['size'], num_frames=v['frames'], patch_size=v['patch'], embed_dim=width, depth=depth,
                      num_heads=4, num_classes=k)
     row['probe_random_init'] = probe(model, xt_c, yt, xv, yv)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and 'pos_embed' not in n]
-    rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([dict(params=decay, weight_decay=wd), dict(params=rest, weight_decay=0)], lr=lr)
-    steps_per_epoch = len(yt) // batch
-    total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1, (i + 1) / (warmup * total)) * 0.5 * (1 + np.cos(np.pi * i / total)))
     t0, curve = time.time(), []
-    for ep in range(epochs):
-        model.train()
-        order, correct = rng.permutation(len(yt)), 0
-        for b in range(steps_per_epoch):
-            idx = order[b * batch:(b + 1) * batch]
-            x = to_clips(xt_raw[idx], v['size'], v['frames'], v['stride'], train=True, rng=rng)
-            logits = model(x)
-            loss = F.cross_entropy(logits, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            correct += int((logits.argmax(1) == yt[idx]).sum())
-        if (ep + 1) % max(1, epochs // 6) == 0 or ep == epochs - 1:
-            model.eval()
-            with torch.no_grad(): val = float((torch.cat([model(xv[i:i + 64]) for i in range(0, len(xv), 64)]).argmax(1) == yv).float().mean())
-            curve.append((ep + 1, round(correct / (steps_per_epoch * batch), 3), round(val, 3)))
-            print(name, curve[-1], f'{time.time() - t0:.0f} s', flush=True)
+
+    def on_epoch(ep, train_top1):
+        if (ep + 1) % max(1, epochs // 6) and ep != epochs - 1: return
+        model.eval()
+        with torch.no_grad(): logits = torch.cat([model(xv[i:i + 64]) for i in range(0, len(xv), 64)])
+        curve.append((ep + 1, round(train_top1, 3), round(float((logits.argmax(1) == yv).float().mean()), 3)))
+        print(name, curve[-1], f'{time.time() - t0:.0f} s', flush=True)
+
+    supervised(model, xt_raw, yt, v, epochs=epochs, lr=lr, batch=batch, rng=rng, warmup=warmup, wd=wd, on_epoch=on_epoch)
     row.update(finetune=curve[-1][2], train_top1=curve[-1][1], curve=curve, seconds=round(time.time() - t0))
     row['probe_trained'] = probe(model, xt_c, yt, xv, yv)
     with open(OUT/'results.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ceiling import CAMERA, OUT, VARIANTS, dataset, features, to_clips
+from ceiling import CAMERA, OUT, VARIANTS, adamw, dataset, features, schedule, supervised, to_clips
 from ppma.bodies import ACTIONS
 from ppma.masking import make_mask
 from ppma.miniature import DOWNSTREAM_ACTIONS, SCALES, clean_plates, fit_logistic
@@ -43,38 +43,6 @@ def source(style, backgrounds, zoom, per_class, *, seed, classes, people=True):
     x, y = np.stack(xs), np.array(ys)
     np.savez(f, x=x, y=y)
     return x, y
-
-
-def schedule(opt, total, warmup=0.1):
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1, (i + 1) / max(1, warmup * total)) * 0.5 * (1 + np.cos(np.pi * i / total)))
-
-
-def adamw(model, lr, wd=0.05, betas=(0.9, 0.999)):
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if p.ndim <= 1 and p.requires_grad]
-    return torch.optim.AdamW([dict(params=decay, weight_decay=wd), dict(params=rest, weight_decay=0)], lr=lr, betas=betas)
-
-
-def supervised(model, x_raw, y, v, *, epochs, lr, batch, rng, shuffle_labels=False):
-    "Train `model` (with a head) on `(x_raw, y)`; returns final train top-1."
-    y = torch.as_tensor(y)
-    if shuffle_labels: y = y[torch.as_tensor(rng.permutation(len(y)))]
-    opt = adamw(model, lr)
-    steps = max(1, len(y) // batch)
-    sched = schedule(opt, epochs * steps)
-    for ep in range(epochs):
-        model.train()
-        order, correct = rng.permutation(len(y)), 0
-        for b in range(steps):
-            idx = order[b * batch:(b + 1) * batch]
-            logits = model(to_clips(x_raw[idx], v['size'], v['frames'], v['stride'], train=True, rng=rng))
-            loss = F.cross_entropy(logits, y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            correct += int((logits.argmax(1) == y[idx]).sum())
-    return correct / (steps * batch)
 
 
 def mae(model, x_raw, v, *, updates, lr, batch, rng):
