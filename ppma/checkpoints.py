@@ -46,7 +46,7 @@ def torch_file(path):
             raise ValueError(f'{path}: refused: it holds Python objects other than tensors and plain values, '
                              'which could run code when unpickled') from None
         raise ValueError(f'{path}: not a PyTorch checkpoint ({str(e).splitlines()[0][:200]})') from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # junk bytes fail anywhere in the unpickler: IndexError, KeyError, UnicodeDecodeError...
         raise ValueError(f'{path}: not a readable PyTorch checkpoint (truncated or another kind of file?): '
                          f'{type(e).__name__}: {str(e).splitlines()[0][:200]}') from None
 
