@@ -26,7 +26,7 @@ log = get_logger('ppma.engine')
 
 # %% auto #0
 __all__ = ['log', 'Run', 'build_optimizer', 'build_scheduler', 'save_run', 'resume_run', 'autocast', 'check_finite', 'step',
-           'train_epoch', 'train_datasets', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
+           'train_epoch', 'train_datasets', 'batch_sampler', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
 
 # %% ../nbs/07a_engine.ipynb #2575f12b
 @dataclass
@@ -157,6 +157,12 @@ def train_datasets(run, sources):
                              failure_log=run.out/f'failures-rank{run.rank}.jsonl', cache=c['cache'])
             for s in sources]
 
+def batch_sampler(cfg, sizes, *, rank=0, world=1):
+    """Batches as PPMA counts them: `batch_size` clips, `repeat` views of each of batch_size/repeat videos, and an
+    epoch of as many clips as the sources hold videos (1/repeat of the videos, drawn afresh each epoch)."""
+    return OneSourceBatches(sizes, cfg['batch_size'] // cfg['repeat'], seed=cfg['seed'], rank=rank, world=world,
+                            accum=cfg['accum'], fraction=1 / cfg['repeat'])
+
 def prepare(run, sampler):
     "The DDP wrapper, optimiser, schedule and scaler of a run."
     cfg = run.cfg
@@ -172,8 +178,7 @@ def fit(run, sources, val_sources, *, resume=False, workers=0):
     if cfg['cache'] and workers:                  # loader workers start afresh each epoch: their caches would not last
         log.info(f'cache=True: reading in this process (workers={workers} ignored)'); workers = 0
     datasets = train_datasets(run, sources)
-    sampler = OneSourceBatches([len(d) for d in datasets], cfg['batch_size'], seed=cfg['seed'], rank=run.rank, world=run.world,
-                               accum=cfg['accum'])
+    sampler = batch_sampler(cfg, [len(d) for d in datasets], rank=run.rank, world=run.world)
     prepare(run, sampler)
     start, part = resume_run(run) if resume else (0, None)
     if resume and run.main: trim_metrics(run.out, start, run.updates, mid_epoch=part is not None)

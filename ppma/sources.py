@@ -118,11 +118,16 @@ def validation_sources(data, val, sources, allow_absolute=False):
 # %% ../nbs/01a_sources.ipynb #01ff6804
 class OneSourceBatches:
     "Batch sampler over concatenated sources: each global batch from one source, shuffled per epoch."
-    def __init__(self, sizes, batch_size, *, seed=0, rank=0, world=1, shuffle=True, accum=1):
+    def __init__(self, sizes, batch_size, *, seed=0, rank=0, world=1, shuffle=True, accum=1, fraction=1.0):
         if batch_size % world: raise ValueError(f'batch_size={batch_size} must divide by the {world} processes')
-        small = [n for n in sizes if n < batch_size * accum]
-        if small: raise ValueError(f'batch_size={batch_size} x accum={accum} is larger than a dataset of {small[0]} samples')
-        self.sizes, self.batch_size, self.seed, self.rank, self.world, self.shuffle = sizes, batch_size, seed, rank, world, shuffle
+        # `fraction`: an epoch draws this share of each source afresh (PPMA's MAE: a quarter, 4 views each)
+        used = [int(n * fraction) for n in sizes]
+        small = [n for n in used if n < batch_size * accum]
+        if small:
+            raise ValueError(f'batch_size={batch_size} x accum={accum} is larger than the {small[0]} samples '
+                             'an epoch draws from a dataset')
+        self.sizes, self.used, self.batch_size, self.seed = sizes, used, batch_size, seed
+        self.rank, self.world, self.shuffle = rank, world, shuffle
         self.accum, self.epoch, self.start = accum, 0, 0
 
     def set_epoch(self, epoch, start=0):
@@ -134,8 +139,8 @@ class OneSourceBatches:
         g = torch.Generator().manual_seed(mix_seed(self.seed, 'batches', self.epoch))
         big, out, offset = self.batch_size * self.accum, [], 0
         for s, n in enumerate(self.sizes):
-            order = (torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)) + offset
-            out += [(s, order[i:i + big].tolist()) for i in range(0, n - big + 1, big)]
+            order = (torch.randperm(n, generator=g) if self.shuffle else torch.arange(n))[:self.used[s]] + offset
+            out += [(s, order[i:i + big].tolist()) for i in range(0, len(order) - big + 1, big)]
             offset += n
         if self.shuffle: out = [out[i] for i in torch.randperm(len(out), generator=g)]
         return [(s, b[i:i + self.batch_size]) for s, b in out for i in range(0, big, self.batch_size)]
@@ -144,4 +149,4 @@ class OneSourceBatches:
         per = self.batch_size // self.world
         for _, b in self.global_batches()[self.start:]: yield b[self.rank * per:(self.rank + 1) * per]
 
-    def __len__(self): return sum(n // (self.batch_size * self.accum) for n in self.sizes) * self.accum
+    def __len__(self): return sum(n // (self.batch_size * self.accum) for n in self.used) * self.accum

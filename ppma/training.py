@@ -129,9 +129,13 @@ def _init_of(stage, init):
     return init
 
 def _check_batch(cfg, sources):
+    "An epoch draws 1/repeat of each source's videos; each batch takes batch_size/repeat of them (repeat views each)."
+    r = cfg['repeat']
+    if cfg['batch_size'] % r: raise ValueError(f'batch_size={cfg["batch_size"]}: counts clips, a multiple of repeat={r}')
     for s in sources:
-        if len(s.rows) < cfg['batch_size'] * cfg['accum']:
-            raise ValueError(f'batch_size={cfg["batch_size"]} x accum={cfg["accum"]} is larger than {s.name} ({len(s.rows)} videos)')
+        if int(len(s.rows) / r) < cfg['batch_size'] // r * cfg['accum']:
+            raise ValueError(f'batch_size={cfg["batch_size"]} x accum={cfg["accum"]} is larger than {s.name} '
+                             f'({len(s.rows)} videos)')
 
 def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, split=None, init=None, epochs=None,
           batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None,

@@ -169,3 +169,20 @@ def test_a_setting_switched_off_stays_off():
     assert stage_config('finetune', 'paper-vitb', epochs=None)['epochs'] == 30          # a run parameter left unset
     with pytest.raises(ValueError, match='lr=None'):
         stage_config('finetune', settings={'lr': None})
+
+
+@pytest.mark.parametrize('stage,clips,videos_per_epoch', [('mae', 128, 0.25), ('align', 128, 1.0)])
+def test_a_paper_step_takes_ppmas_clips(stage, clips, videos_per_epoch):
+    """../shared/spec/ppma-reference.md (data pipeline, hyper-parameters): a step is 128 clips (MAE: 4 views of
+    each of 32 videos), an epoch N clips (MAE reads N/4 videos), peak lr 8e-4 (MAE) / 2e-3 (Align) at that batch."""
+    from ppma.engine import batch_sampler
+    from ppma.training import stage_config
+    cfg, n = stage_config(stage, 'paper-vitb', seed=0), 128 * 100               # N videos in the list
+    sampler = batch_sampler(cfg, [n])
+    assert sampler.batch_size * cfg['repeat'] == clips == cfg['batch_size'] == cfg['ref_batch']
+    assert len(sampler) == n // clips                                      # steps per epoch: N clips / 128
+    videos = {i for _, b in sampler.global_batches() for i in b}
+    assert len(videos) == n * videos_per_epoch
+    assert cfg['lr'] == {'mae': 8e-4, 'align': 2e-3}[stage]
+    per_gpu = batch_sampler(cfg, [n], rank=3, world=8)                     # 8 GPUs: MAE 4 videos x 4 views each
+    assert len(next(iter(per_gpu))) * cfg['repeat'] == 16
