@@ -12,7 +12,7 @@ setup(
     author=cfg['author'], author_email=cfg['author_email'], license='Apache-2.0',
     url=cfg['git_url'], python_requires='>=' + cfg['min_python'],
     packages=find_packages(include=['ppma', 'ppma.*']),
-    package_data={'ppma': ['assets/*.onnx', 'assets/*.md', 'cards/*.md', 'cards/classes/*.txt', 'cards/splits/*/*.csv']},
+    package_data={'ppma': ['assets/*.onnx', 'assets/*.md', 'cards/*.md', 'cards/*.csv', 'cards/classes/*.txt', 'cards/splits/*/*.csv']},
     install_requires=reqs('requirements'),
     extras_require={'dev': reqs('dev_requirements'), 'lab': reqs('lab_requirements'), 'hf': reqs('hf_requirements'),
                     'docs': reqs('docs_requirements')},

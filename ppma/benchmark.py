@@ -4,21 +4,16 @@
 
 # %% ../nbs/11_benchmark.ipynb #c003
 from __future__ import annotations
-import shlex, sys, time
+import time
 from pathlib import Path
 
-import numpy as np
-
-from .checkpoints import load_checkpoint
 from .core import get_logger, repo_root, write_video
-from .data import card_split, load_card, read_split, save_card
-from .prepare import sample_exists
+from .data import save_card
 
 log = get_logger('ppma.benchmark')
 
 # %% auto #0
-__all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'cut_clips', 'clip_card', 'real_footage', 'paper_sources', 'plan',
-           'check_plan', 'run_embedded', 'render_report', 'measure_step', 'paper_commands']
+__all__ = ['log', 'cut_clips', 'clip_card', 'real_footage', 'run_embedded', 'render_report']
 
 # %% ../nbs/11_benchmark.ipynb #c006
 def cut_clips(src, out, seconds=2.0, max_side=None):
@@ -61,65 +56,6 @@ def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
     return real, nohuman
 
 
-# %% ../nbs/11_benchmark.ipynb #c010
-PAPER_PRETRAIN = {'mae_with_humans': [('mae', ['kinetics150'], None)], 'mae_nohuman': [('mae', ['nohuman_kinetics150'], None)],
-                  'mae_synthetic': [('mae', ['synthetic150'], None)], 'align_synthetic': [('align', ['synthetic150'], None)],
-                  'ppma': [('align', ['nohuman_kinetics150', 'synthetic150'], 'mae_nohuman')]}
-PAPER_DOWNSTREAM = ('ucf101', 'hmdb51', 'mini_ssv2', 'diving48', 'ikea_fa', 'uav_human')
-
-def paper_sources(names, data_root, which='train'):
-    "`(card, split list, root)` of each card name under `data_root`, using `<root>/<name>/<which>.csv` where the card has none."
-    out = []
-    for n in names:
-        card, root = load_card(n), Path(data_root)/n
-        try: split = card_split(card, which)
-        except FileNotFoundError:
-            split = root/f'{which}.csv'
-            if not split.exists(): raise FileNotFoundError(f'{n}: the card has no {which} list and {split} does not exist')
-        out.append((card, split, root))
-    return out
-
-def plan(data_root, preset='paper-vitb', downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, seeds=(0, 1), step_seconds=None, gpus=8):
-    "Every stage of the benchmark: `[dict(recipe, stage, data, epochs, steps, gpu_hours)]`."
-    from ppma.training import stage_config
-    rows = []
-    for name, steps in pretrain.items():
-        for stage, names, init in steps:
-            c = stage_config(stage, preset)
-            n = sum(len(read_split(s)) for _, s, _ in paper_sources(names, data_root))
-            rows.append(dict(recipe=name, stage=stage, data='+'.join(names), init=init, epochs=c['epochs'], batch=c['batch_size'],
-                             steps=c['epochs'] * (n // c['batch_size'])))
-    for d in downstream:
-        n = sum(len(read_split(s)) for _, s, _ in paper_sources([d], data_root))
-        for stage in ('linear_probe', 'finetune'):
-            c = stage_config(stage, preset)
-            rows.append(dict(recipe='each', stage=stage, data=d, init='every recipe', epochs=c['epochs'], batch=c['batch_size'],
-                             steps=c['epochs'] * (n // c['batch_size']) * len(seeds) * (len(pretrain) + 1)))
-    for r in rows: r['gpu_hours'] = round(r['steps'] * step_seconds * gpus / 3600, 1) if step_seconds else None
-    return rows
-
-def check_plan(data_root, downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN, init=()):
-    "The dry run: every card, split list, video path, label and checkpoint the benchmark needs. Raises listing all problems."
-    problems, names = [], sorted({n for steps in pretrain.values() for _, ns, _ in steps for n in ns} | set(downstream))
-    for n in names:
-        for which in ('train', 'val'):
-            try: srcs = paper_sources([n], data_root, which)
-            except FileNotFoundError as e:
-                if which == 'train' or n in downstream: problems.append(str(e))
-                continue
-            for card, split, root in srcs:
-                try: rows = read_split(split)
-                except ValueError as e: problems.append(str(e)); continue
-                missing = [r for r, _ in rows if not sample_exists(root, r)]
-                if missing: problems.append(f'{n} {which}: {len(missing)} of {len(rows)} listed videos missing under {root}, e.g. {missing[0]}')
-                bad = [l for _, l in rows if l >= card['num_classes']]
-                if bad: problems.append(f'{n} {which}: label {bad[0]} outside {card["num_classes"]} classes ({split})')
-    for p in init:
-        try: load_checkpoint(p)
-        except Exception as e: problems.append(f'checkpoint {p}: {type(e).__name__}: {e}')
-    if problems: raise ValueError('dry run failed:\n' + '\n'.join(f'- {p}' for p in problems))
-    return names
-
 # %% ../nbs/11_benchmark.ipynb #c014
 def run_embedded(out=None, scale='demo', workers=2, report=True, progress=True):
     "`make demo`: the real-footage showcase, then the miniature benchmark; returns its table and its pass/fail lines."
@@ -135,39 +71,3 @@ def render_report(out):
     import papermill as pm
     pm.execute_notebook(str(repo_root()/'nbs'/'report.ipynb'), str(Path(out)/'report.ipynb'), kernel_name='python3',
                         parameters=dict(runs_dir=str(out), out_dir=str(Path(out)/'report'), reference='mae_with_humans'), progress_bar=False)
-
-def measure_step(preset='paper-vitb', steps=2, device=None):
-    "Seconds per fine-tuning step of the preset's model at its batch per GPU (8), forward + backward + AdamW."
-    import torch
-    from ppma.models import create_model
-    from ppma.training import stage_config
-    c = stage_config('finetune', preset)
-    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    m = create_model(c['model'], num_classes=150).to(dev)
-    opt = torch.optim.AdamW(m.parameters())
-    x = torch.randn(8 if dev.type == 'cuda' else 1, 3, c['num_frames'], c['size'], c['size'], device=dev)
-    times = []
-    for _ in range(steps + 1):
-        t = time.perf_counter(); opt.zero_grad(); m(x).sum().backward(); opt.step()
-        if dev.type == 'cuda': torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times[1:])) * (8 if dev.type == 'cpu' else 1), dev.type
-
-def paper_commands(data_root, out, gpus=8, seeds=(0, 1), downstream=PAPER_DOWNSTREAM, pretrain=PAPER_PRETRAIN):
-    "The shell command of every stage of the paper's benchmark, in order."
-    ppma, out, cmds = shlex.quote(str(Path(sys.executable).parent/'ppma')), Path(out), []
-    run = lambda args: cmds.append(f'torchrun --nproc_per_node {gpus} {ppma} train --preset paper-vitb --workers 8 ' + ' '.join(args))
-    src = lambda names: (f'--data {",".join(names)}', f'--data-root {",".join(str(Path(data_root)/n) for n in names)}',
-                         f'--split {",".join(str(s) for _, s, _ in paper_sources(names, data_root))}')
-    ck = {'random_init': 'none'}
-    for name, steps in pretrain.items():
-        for stage, names, init in steps:
-            o = out/'pretrain'/name
-            run([f'--stage {stage}', f'--recipe {name}', *src(names), f'--init {ck[init] if init else "none"}', f'--out-dir {o}'])
-            ck[name] = o/'checkpoint.pt'
-    for d in downstream:
-        for s in seeds:
-            for name, c in ck.items():
-                for stage in ('linear_probe', 'finetune'):
-                    run([f'--stage {stage}', f'--recipe {name}', *src([d]), f'--init {c}', f'--seed {s}', f'--out-dir {out/d/name/f"{stage}_s{s}"}'])
-    return cmds

@@ -14,7 +14,8 @@ log = get_logger('ppma.cli')
 
 # %% auto #0
 __all__ = ['log', 'cmd_data_scan', 'cmd_data_check', 'cmd_data_resize', 'cmd_convert', 'cmd_features', 'cmd_train',
-           'cmd_evaluate', 'cmd_synth', 'cmd_remove_humans', 'cmd_merge_shards', 'cmd_demo', 'parser', 'main']
+           'cmd_evaluate', 'cmd_synth', 'cmd_remove_humans', 'cmd_merge_shards', 'cmd_demo', 'cmd_benchmark', 'parser',
+           'main']
 
 # %% ../nbs/10_cli.ipynb #c005
 def cmd_data_scan(a):
@@ -94,15 +95,20 @@ def _value(v, key=None):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
 
-def cmd_train(a):
-    from ppma.runs import Preempted
-    from ppma.training import train
+def _sets(a):
+    "The `--set key=value` settings as a dict; a key that has its own option is refused."
     sets = {}
     for kv in a.set or []:
         k, eq, v = kv.partition('=')
         if not eq: raise ValueError(f'--set {kv!r}: use key=value')
         if k in vars(a) and k != 'set': raise ValueError(f'--set {k}: use --{k.replace("_", "-")} instead')
         sets[k] = _value(v, k)
+    return sets
+
+def cmd_train(a):
+    from ppma.runs import Preempted
+    from ppma.training import train
+    sets = _sets(a)
     try:
         summary = train(a.stage, preset=a.preset, recipe=a.recipe, data=a.data, data_root=a.data_root, split=a.split,
                         init=a.init, epochs=a.epochs, batch_size=a.batch_size, out_dir=a.out_dir, seed=a.seed,
@@ -163,6 +169,19 @@ def cmd_demo(a):
     print(table); print('Calibration checks:'); print(checks)
     print(f'\nFigures: {out/"report"}; results: {out/"results.csv"}; summary: {out/"summary.md"}')
     return 0                       # a failed check is a finding of the run, printed above, not a crash
+
+def cmd_benchmark(a):
+    from ppma.paper import PAPER_DOWNSTREAM, RECIPES, Interrupted, paper_benchmark
+    from ppma.sources import as_list
+    try:
+        paper_benchmark(a.data_root, a.out_dir, datasets=tuple(as_list(a.datasets)) or PAPER_DOWNSTREAM,
+                        recipes=tuple(as_list(a.recipes)) or RECIPES, seeds=a.seeds, settings=_sets(a), gpus=a.gpus,
+                        workers=a.workers, preset=a.preset, dry_run=a.dry_run, decode=not a.no_decode,
+                        init=as_list(a.check_init))
+    except Interrupted as e:
+        print(f'ppma: {e}', file=sys.stderr)
+        return 143 if 'SIGTERM' in str(e) else 1
+    return 0
 
 # %% ../nbs/10_cli.ipynb #c019
 def _data_commands(sub):
@@ -257,11 +276,28 @@ def _model_commands(sub):
     d.add_argument('--scale', default='demo', choices=['demo', 'study'])
     d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)
 
+def _benchmark_command(sub):
+    "`ppma benchmark`: the paper's benchmark on GPUs (or a subset), checked and priced first; resumable."
+    b = sub.add_parser('benchmark', help="the paper's benchmark with torchrun: dry run, cost, runs, report")
+    b.add_argument('--data-root', required=True, help='the folder holding one subfolder per data card')
+    b.add_argument('--out-dir', default='runs/paper', help='where the runs, results and report go (default runs/paper)')
+    b.add_argument('--datasets', help='downstream sets, comma-separated (default: all six)')
+    b.add_argument('--recipes', help='recipes, comma-separated (default: all five and random_init)')
+    b.add_argument('--seeds', type=int, default=2, help='seeds per downstream run (0, 1, ...)')
+    b.add_argument('--set', action='append', metavar='KEY=VALUE', help='a setting for every run (repeat for more)')
+    b.add_argument('--gpus', type=int, default=8, help='processes (GPUs) per torchrun')
+    b.add_argument('--workers', type=int, default=8, help='data-loading processes per GPU; also for the dry run')
+    b.add_argument('--preset', default='paper-vitb', help='the preset of every run')
+    b.add_argument('--dry-run', action='store_true', help='check, price and print the commands; train nothing')
+    b.add_argument('--no-decode', action='store_true', help='the dry run checks files exist without decoding a sample')
+    b.add_argument('--check-init', help='checkpoints to read and shape-check in the dry run, comma-separated')
+    b.set_defaults(fn=cmd_benchmark)
+
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     sub = p.add_subparsers(dest='command', required=True)
-    for add in (_data_commands, _train_commands, _make_commands, _model_commands): add(sub)
+    for add in (_data_commands, _train_commands, _make_commands, _model_commands, _benchmark_command): add(sub)
     return p
 
 def main(argv=None):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_evaluate.ipynb #c002
 from __future__ import annotations
-import ast, csv, datetime, fcntl, hashlib, io, json, os, shlex, subprocess, sys
+import ast, csv, datetime, fcntl, hashlib, io, json, math, os, shlex, subprocess, sys
 from pathlib import Path
 
 import cv2
@@ -28,11 +28,11 @@ from .data import VideoClipDataset, collate
 from .models import VideoViT
 
 # %% auto #0
-__all__ = ['COLUMNS', 'RUN_COMMAND', 'ENCODER_SKIP', 'metrics', 't_quantile', 't_interval', 'bootstrap_interval', 'predict_views',
-           'file_hash', 'notebook_command', 'provenance', 'append_result', 'load_results', 'aggregate', 'summary_of',
-           'score', 'evaluate_sources', 'encoder_state', 'encoder_states', 'average_states', 'AverageWrapper',
-           'note_figure', 'plot_results', 'plot_gap', 'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure',
-           'plot_run', 'figure_points']
+__all__ = ['COLUMNS', 'RUN_COMMAND', 'KEYS', 'ENCODER_SKIP', 'metrics', 't_quantile', 't_interval', 'bootstrap_interval',
+           'predict_views', 'file_hash', 'notebook_command', 'provenance', 'append_result', 'load_results', 'aggregate',
+           'with_reference', 'missing_rows', 'summary_of', 'score', 'evaluate_sources', 'encoder_state',
+           'encoder_states', 'average_states', 'AverageWrapper', 'note_figure', 'plot_results', 'plot_gap',
+           'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure', 'plot_run', 'figure_points']
 
 # %% ../nbs/06_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -156,10 +156,10 @@ def append_result(path, row):
     return row
 
 def load_results(path):
-    "The results store as a DataFrame (empty with the right columns when there is none)."
+    "A results CSV, or every `results.csv` under a folder (the paper's runs write one per dataset and recipe)."
     path = Path(path)
-    if path.is_dir(): path = path/'results.csv'
-    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+    files = sorted(path.rglob('results.csv')) if path.is_dir() else [path] if path.exists() else []
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else pd.DataFrame(columns=COLUMNS)
 
 def aggregate(df, metrics=('top1', 'top5', 'mean_class')):
     "Mean, standard deviation and count over seeds per recipe, dataset and protocol."
@@ -167,6 +167,21 @@ def aggregate(df, metrics=('top1', 'top5', 'mean_class')):
     out = g.agg(['mean', 'std', 'count'])
     out.columns = [f'{m}_{s}' for m, s in out.columns]
     return out.reset_index()
+
+KEYS = ['recipe', 'dataset', 'protocol']
+
+def with_reference(table, reference):
+    "`table` with a `reference top-1 (%)` column from a CSV of `recipe,dataset,protocol,top1` (in %), blank where absent."
+    ref = pd.read_csv(reference) if reference and Path(reference).exists() else pd.DataFrame(columns=[*KEYS, 'top1'])
+    ref = ref[KEYS + ['top1']].rename(columns={'top1': 'reference top-1 (%)'})
+    return table.merge(ref, on=KEYS, how='left')
+
+def missing_rows(results, expected):
+    "The `(recipe, dataset, protocol, seed)` rows `expected` lists that `results` lacks, one line each."
+    if expected is None or not Path(expected).exists(): return []
+    want = pd.read_csv(expected)
+    have = set(map(tuple, results[KEYS + ['seed']].astype(str).values.tolist())) if len(results) else set()
+    return [' '.join(map(str, r)) for r in want[KEYS + ['seed']].values.tolist() if tuple(map(str, r)) not in have]
 
 # %% ../nbs/06_evaluate.ipynb #7af95700
 def summary_of(m, name):
@@ -336,7 +351,7 @@ def plot_confusion(eval_json):
 def markdown_table(df):
     "A DataFrame as a Markdown table (no extra dependency)."
     cols = list(df.columns)
-    fmt = lambda v: f'{v:.1f}' if isinstance(v, float) else str(v)
+    fmt = lambda v: ('' if math.isnan(v) else f'{v:.1f}') if isinstance(v, float) else str(v)   # blank, not nan
     rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
     return '\n'.join(rows + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
 

@@ -13,7 +13,7 @@ from .core import mix_seed, write_video
 
 # %% auto #0
 __all__ = ['index_frames', 'frame_index', 'write_test_video', 'write_frame_folder', 'truncate_file', 'write_garbage',
-           'moving_frames', 'make_dataset']
+           'moving_frames', 'make_dataset', 'fake_data_root']
 
 # %% ../nbs/00a_testing.ipynb #c005
 def index_frames(n=40, h=64, w=96):
@@ -32,14 +32,16 @@ def write_test_video(path, n=40, h=64, w=96, fps=25, frames=None):
 
 def write_frame_folder(path, n=40, h=64, w=96, ext='jpg', frames=None):
     "Write frames as `00001.<ext>`, `00002.<ext>`, ... in folder `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(index_frames(n, h, w) if frames is None else frames):
         cv2.imwrite(str(path/f'{i+1:05d}.{ext}'), np.ascontiguousarray(f[..., ::-1]))
     return path
 
 def truncate_file(path, fraction=0.3):
     "Keep only the first `fraction` of a file's bytes (a download cut short)."
-    path = Path(path); data = path.read_bytes()
+    path = Path(path)
+    data = path.read_bytes()
     path.write_bytes(data[:int(len(data) * fraction)])
     return path
 
@@ -71,3 +73,33 @@ def make_dataset(root, classes=('left', 'right', 'up'), per_class=3, n=24, h=64,
             rows.append(f'{rel};{label}')
     (root/'split.csv').write_text('\n'.join(rows) + '\n')
     return root/'split.csv'
+
+# %% ../nbs/00a_testing.ipynb #c014
+def _link(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists(): dst.symlink_to(src.resolve())
+
+def _fake_lists(root, card, rows):
+    "The card's lists; a made-up `train.csv` where it has none; with `rows`, short lists of its own in `root`."
+    from ppma.data import card_split, read_split
+    val = read_split(card_split(card, 'val'))
+    if rows:                                   # one video of each of the first `rows` labels; each trained on twice
+        val = list({l: (r, l) for r, l in reversed(val)}.values())[-rows:]
+        (root/'val.csv').write_text(''.join(f'{r};{l}\n' for r, l in val))
+        train = [(f'train/{i:05d}{Path(r).suffix}', l) for i, (r, l) in enumerate(val * 2)]
+    elif card['splits']['train'] is None: train = val
+    else: return [read_split(card_split(card, 'train')), val]
+    (root/'train.csv').write_text(''.join(f'{r};{l}\n' for r, l in train))
+    return [train, val]
+
+def fake_data_root(root, names, *, rows=None, n=16, size=32):
+    "A data root for cards `names`: every listed video a link to one small video; `rows`: short lists of its own."
+    from ppma.data import load_card
+    root = Path(root)
+    video = write_test_video(root/'.sample'/'v.mp4', frames=moving_frames(n, size, size, 0, 0))
+    frames = write_frame_folder(root/'.sample'/'frames', n=n, h=size, w=size)
+    for name in names:
+        (root/name).mkdir(parents=True, exist_ok=True)
+        for rs in _fake_lists(root/name, load_card(name), rows):
+            for r, _ in rs: _link(video if Path(r).suffix else frames, root/name/r)
+    return root
