@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #c002
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 from . import __version__
@@ -115,10 +115,11 @@ def cmd_train(a):
                         resume=a.resume, workers=a.workers, device=a.device, val=a.val or not a.no_val,
                         overwrite=a.overwrite, **sets)
     except Preempted as e:
-        print(f'ppma: {e}', file=sys.stderr); return 143          # 128 + SIGTERM: a job script can requeue it
+        if _rank() == 0: print(f'ppma: {e}', file=sys.stderr)
+        return 143                                                # 128 + SIGTERM: a job script can requeue it
     if isinstance(summary, list): summary = summary[-1]            # a sweep of averages
     done = 'kept the finished run in' if summary.get('skipped') else 'wrote'
-    print(f'{a.stage}: {done} {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
+    if _rank() == 0: print(f'{a.stage}: {done} {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
     return 0
 
 # %% ../nbs/10_cli.ipynb #c011
@@ -305,4 +306,7 @@ def main(argv=None):
     a = parser().parse_args(argv)
     try: return a.fn(a)
     except (OSError, ValueError) as e:                  # bad input, missing files, a full disk: a message, no traceback
-        print(f'ppma: error: {e}', file=sys.stderr); return 2
+        if _rank() == 0: print(f'ppma: error: {e}', file=sys.stderr)   # under torchrun every rank meets it: say it once
+        return 2
+
+def _rank(): return int(os.environ.get('RANK', 0))

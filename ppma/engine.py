@@ -220,10 +220,16 @@ def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs
         resume, overwrite, skip_finished = False, overwrite or run_status(run.out) != 'finished', True
     seed_everything(run.seed('build'))
     run.model, run.heads = stage.build(cfg, sources, init)
-    lock, action = claim_run(run.out, resume=resume, overwrite=overwrite, skip_finished=skip_finished, cfg=cfg,
-                             init=init) if run.main else (None, None)
+    lock, action = None, None
+    if run.main:
+        try:
+            lock, action = claim_run(run.out, resume=resume, overwrite=overwrite, skip_finished=skip_finished, cfg=cfg,
+                                     init=init)
+        except ValueError as e:                       # a refusal: every rank stops with it, rank 0 alone says it
+            action = e
     try:
         action = share(run, action)
+        if isinstance(action, ValueError): raise action
         if action == 'done': return finished_summary(run.out)
         write_run_json(run, 'running', init=init, sources=sources, report=stage.init_report)
         with stop_on_sigterm(run): summary = _fit(run, sources, val_sources, resume=action == 'resume', workers=workers)

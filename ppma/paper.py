@@ -95,7 +95,8 @@ def job_argv(job, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', set
             '--workers', str(workers), '--out-dir', str(job.out_dir), '--resume']
     with contextlib.suppress(FileNotFoundError):          # validated on the first dataset, where it has a val list
         argv += ['--val', str(paper_sources(job.data[:1], data_root, 'val')[0][1])]
-    for k, v in (settings or {}).items(): argv += ['--set', _setting(k, v)]
+    for k, v in (settings or {}).items():       # `ppma train` takes these as options of their own
+        argv += [f'--{k.replace("_", "-")}', str(v)] if k in ('epochs', 'batch_size', 'device') else ['--set', _setting(k, v)]
     return argv
 
 def paper_commands(jobs, **kw):
@@ -152,7 +153,7 @@ def check_plan(data_root, jobs, *, init=(), preset='paper-vitb', decode=True, wo
 def check_init(path, preset='paper-vitb'):
     "Problems of a checkpoint given as an init: unreadable, or not the width and depth the preset builds."
     try: check_architecture(stage_config('finetune', preset, seed=0), [path])
-    except Exception as e: return [f'checkpoint {path}: {e}']
+    except Exception as e: return [str(e) if str(path) in str(e) else f'checkpoint {path}: {e}']
     return []
 
 # %% ../nbs/11a_paper.ipynb #p024

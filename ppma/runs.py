@@ -4,27 +4,34 @@
 
 # %% ../nbs/07_runs.ipynb #8184b253
 from __future__ import annotations
-import contextlib, fcntl, json, os, random, shutil, signal, threading, time
+import contextlib, fcntl, json, logging, os, random, shutil, signal, threading, time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import append_jsonl, atomic_write_text, clean_stale, get_logger, read_jsonl
+from .core import append_jsonl, atomic_write_text, clean_stale, die_with_parent, get_logger, read_jsonl
 
 log = get_logger('ppma.runs')
 
 # %% auto #0
-__all__ = ['log', 'RUN_FILES', 'init_distributed', 'mean_over_ranks', 'share', 'rng_state', 'set_rng_state', 'Logger',
-           'trim_metrics', 'run_status', 'clear_run', 'lock_run', 'changed_settings', 'claim_run', 'write_run_json',
-           'finished_summary', 'Preempted', 'stop_on_sigterm', 'should_stop', 'ignore_sigterm']
+__all__ = ['log', 'RUN_FILES', 'follow_launcher', 'init_distributed', 'mean_over_ranks', 'share', 'rng_state', 'set_rng_state',
+           'Logger', 'trim_metrics', 'run_status', 'clear_run', 'lock_run', 'changed_settings', 'claim_run',
+           'write_run_json', 'finished_summary', 'Preempted', 'stop_on_sigterm', 'should_stop', 'ignore_sigterm']
 
 # %% ../nbs/07_runs.ipynb #704c8152
+def follow_launcher():
+    "Under torchrun: die with the launcher (its ranks run in sessions of their own) and leave INFO lines to rank 0."
+    die_with_parent()                                  # SIGTERM when torchrun dies: the run saves and stops
+    if os.getppid() == 1: raise SystemExit(143)        # the launcher died before that took hold
+    if int(os.environ.get('RANK', 0)): logging.getLogger('ppma').setLevel(logging.WARNING)
+
 def init_distributed(device=None):
     "`(rank, world, device)`, starting the process group under torchrun."
     world = int(os.environ.get('WORLD_SIZE', 1))
     cuda = torch.cuda.is_available() and device != 'cpu'
+    if world > 1: follow_launcher()
     if world > 1 and not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     rank, local = (dist.get_rank(), int(os.environ.get('LOCAL_RANK', 0))) if world > 1 else (0, 0)
     if world == 1 and cuda and device and ':' in device: local = int(device.split(':')[1])    # device='cuda:1' on one GPU
@@ -158,7 +165,8 @@ def claim_run(out, *, resume=False, overwrite=False, skip_finished=False, cfg=No
         log.info(f'{out}: this run has finished; nothing to do (overwrite=True / --overwrite runs it again)')
         return lock, 'done'
     if resume and status == 'resumable': return lock, 'resume'
-    if resume: log.warning(f'{out}: nothing to resume (no checkpoint-last.pt); starting from the beginning')
+    if resume and status == 'started': log.warning(f'{out}: nothing to resume (no checkpoint-last.pt); starting again')
+    elif resume and status == 'empty': log.info(f'{out}: nothing to resume yet; starting')
     elif status != 'empty' and not overwrite:
         what = 'a finished run' if status == 'finished' else 'an unfinished run'
         hint = 'resume=True / --resume continues it, ' if status == 'resumable' else ''
