@@ -184,6 +184,23 @@ def cmd_benchmark(a):
         return 143 if 'SIGTERM' in str(e) else 1
     return 0
 
+def _benchmark_command(sub):
+    "`ppma benchmark`: the paper's benchmark on GPUs (or a subset), checked and priced first; resumable."
+    b = sub.add_parser('benchmark', help="the paper's benchmark with torchrun: dry run, cost, runs, report")
+    b.add_argument('--data-root', required=True, help='the folder holding one subfolder per data card')
+    b.add_argument('--out-dir', default='runs/paper', help='where the runs, results and report go (default runs/paper)')
+    b.add_argument('--datasets', help='downstream sets, comma-separated (default: all six)')
+    b.add_argument('--recipes', help='recipes, comma-separated (default: all five and random_init)')
+    b.add_argument('--seeds', type=int, default=2, help='seeds per downstream run (0, 1, ...)')
+    b.add_argument('--set', action='append', metavar='KEY=VALUE', help='a setting for every run (repeat for more)')
+    b.add_argument('--gpus', type=int, default=8, help='processes (GPUs) per torchrun')
+    b.add_argument('--workers', type=int, default=8, help='data-loading processes per GPU; also for the dry run')
+    b.add_argument('--preset', default='paper-vitb', help='the preset of every run')
+    b.add_argument('--dry-run', action='store_true', help='check, price and print the commands; train nothing')
+    b.add_argument('--no-decode', action='store_true', help='the dry run checks files exist without decoding a sample')
+    b.add_argument('--check-init', help='checkpoints to read and shape-check in the dry run, comma-separated')
+    b.set_defaults(fn=cmd_benchmark)
+
 # %% ../nbs/10_cli.ipynb #c019
 def _data_commands(sub):
     "`ppma data scan|check|resize`."
@@ -276,23 +293,6 @@ def _model_commands(sub):
     d.add_argument('--out', default=None, help='runs folder (default runs/benchmark, runs/benchmark-study)')
     d.add_argument('--scale', default='demo', choices=['demo', 'study'])
     d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)
-
-def _benchmark_command(sub):
-    "`ppma benchmark`: the paper's benchmark on GPUs (or a subset), checked and priced first; resumable."
-    b = sub.add_parser('benchmark', help="the paper's benchmark with torchrun: dry run, cost, runs, report")
-    b.add_argument('--data-root', required=True, help='the folder holding one subfolder per data card')
-    b.add_argument('--out-dir', default='runs/paper', help='where the runs, results and report go (default runs/paper)')
-    b.add_argument('--datasets', help='downstream sets, comma-separated (default: all six)')
-    b.add_argument('--recipes', help='recipes, comma-separated (default: all five and random_init)')
-    b.add_argument('--seeds', type=int, default=2, help='seeds per downstream run (0, 1, ...)')
-    b.add_argument('--set', action='append', metavar='KEY=VALUE', help='a setting for every run (repeat for more)')
-    b.add_argument('--gpus', type=int, default=8, help='processes (GPUs) per torchrun')
-    b.add_argument('--workers', type=int, default=8, help='data-loading processes per GPU; also for the dry run')
-    b.add_argument('--preset', default='paper-vitb', help='the preset of every run')
-    b.add_argument('--dry-run', action='store_true', help='check, price and print the commands; train nothing')
-    b.add_argument('--no-decode', action='store_true', help='the dry run checks files exist without decoding a sample')
-    b.add_argument('--check-init', help='checkpoints to read and shape-check in the dry run, comma-separated')
-    b.set_defaults(fn=cmd_benchmark)
 
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')

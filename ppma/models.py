@@ -5,7 +5,7 @@
 # %% ../nbs/03_models.ipynb #c1e4da95
 from __future__ import annotations
 import sys
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
@@ -20,7 +20,8 @@ from .data import MEAN, STD
 
 # %% auto #0
 __all__ = ['ARCHITECTURES', 'DECODER_ARGS', 'TIMM_NAMES', 'sinusoid_table', 'resize_table', 'VideoViT', 'patchify', 'unpatchify',
-           'mae_target', 'mae_loss', 'block_tail', 'MAEVideoViT', 'create_model', 'extract_features']
+           'mae_target', 'mae_loss', 'block_tail', 'MAEVideoViT', 'create_model', 'forward_flops', 'param_count',
+           'extract_features']
 
 # %% ../nbs/03_models.ipynb #3698ebb4
 def sinusoid_table(n, dim):
@@ -249,6 +250,21 @@ def create_model(name, mae=False, **kwargs):
     args = {**ARCHITECTURES[name], **kwargs}
     if mae: return MAEVideoViT(**args)
     return VideoViT(**{k: v for k, v in args.items() if k not in DECODER_ARGS})
+
+# %% ../nbs/03_models.ipynb #f10p0002
+def _blocks(tokens, width, depth): return 2 * depth * (12 * tokens * width ** 2 + 2 * tokens ** 2 * width)
+
+def forward_flops(name, size, frames, *, keep=1.0, decoder=False):
+    "Forward FLOPs of one clip: the encoder over `keep` of the tokens, plus MAE's decoder over all of them."
+    a = {'patch_size': 16, 'tubelet_size': 2, 'decoder_depth': 4, **ARCHITECTURES[name]}
+    n = (size // a['patch_size']) ** 2 * (frames // a['tubelet_size'])
+    enc = _blocks(int(round(n * keep)), a['embed_dim'], a['depth'])
+    return enc + (_blocks(n, a['decoder_embed_dim'], a['decoder_depth']) if decoder else 0)
+
+@lru_cache
+def param_count(name, *, mae=False, size=224, frames=16):
+    "Parameters of architecture `name` (with MAE's decoder when `mae`)."
+    return sum(p.numel() for p in create_model(name, mae=mae, img_size=size, num_frames=frames).parameters())
 
 # %% ../nbs/03_models.ipynb #34117024
 TIMM_NAMES = {'ppma_vit_tiny_patch16_224': 'vit_tiny', 'ppma_vit_small_patch16_224': 'vit_small',

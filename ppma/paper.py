@@ -4,7 +4,7 @@
 
 # %% ../nbs/11a_paper.ipynb #p010
 from __future__ import annotations
-import contextlib, functools, math, random, shlex, subprocess, sys
+import contextlib, math, random, shlex, subprocess, sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,17 +13,18 @@ import torch
 
 from .core import atomic_write_text, check_names, get_logger
 from .data import card_split, load_card, read_split
-from .models import ARCHITECTURES, create_model
+from .models import create_model, forward_flops
 from .prepare import sample_exists, scan_split
-from .training import check_architecture, stage_config
+from .stages import STAGES, check_architecture
+from .training import stage_config
 
 log = get_logger('ppma.paper')
 
 # %% auto #0
 __all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'PROTOCOLS', 'RECIPES', 'REFERENCE_FLOPS', 'paper_sources', 'Job',
            'paper_jobs', 'job_argv', 'paper_commands', 'check_list', 'check_coverage', 'check_plan', 'check_init',
-           'run_disk', 'clip_flops', 'job_cost', 'measure_throughput', 'plan', 'plan_summary', 'Interrupted',
-           'expected_rows', 'run_paper', 'paper_benchmark']
+           'job_cost', 'measure_throughput', 'plan', 'plan_summary', 'Interrupted', 'expected_rows', 'run_paper',
+           'paper_benchmark']
 
 # %% ../nbs/11a_paper.ipynb #p012
 PAPER_PRETRAIN = {'mae_with_humans': [('mae', ('kinetics150',), None)],
@@ -103,7 +104,7 @@ def paper_commands(jobs, **kw):
     "Each job's command as one shell line."
     return [shlex.join(job_argv(j, **kw)) for j in jobs]
 
-# %% ../nbs/11a_paper.ipynb #p019
+# %% ../nbs/11a_paper.ipynb #p020
 def _sample(rows, share=0.01, least=50, seed=0):
     return random.Random(seed).sample(rows, min(len(rows), max(least, math.ceil(share * len(rows)))))
 
@@ -132,7 +133,7 @@ def check_coverage(name, data_root):
     lacking = sorted({l for _, l in read_split(val)} - {l for _, l in read_split(train)})
     return [f'{name}: validation label(s) {lacking[:8]} never occur in the train list {train}'] if lacking else []
 
-# %% ../nbs/11a_paper.ipynb #p020
+# %% ../nbs/11a_paper.ipynb #p021
 def check_plan(data_root, jobs, *, init=(), preset='paper-vitb', decode=True, workers=8):
     "The dry run: every card, list, path, label, a decoded sample and every checkpoint. Raises listing all problems."
     problems, down = [], {d for j in jobs if j.stage in PROTOCOLS for d in j.data}
@@ -156,43 +157,20 @@ def check_init(path, preset='paper-vitb'):
     except Exception as e: return [str(e) if str(path) in str(e) else f'checkpoint {path}: {e}']
     return []
 
-# %% ../nbs/11a_paper.ipynb #p024
+# %% ../nbs/11a_paper.ipynb #p025
 REFERENCE_FLOPS = 0.4 * 312e12   # assumed when no GPU measures it: 40% of an A100's dense bf16 peak (312 TFLOP/s)
 
-@functools.lru_cache
-def _params(model, mae, size, frames):
-    m = create_model(model, mae=mae, img_size=size, num_frames=frames)
-    return sum(p.numel() for p in m.parameters())
-
-def run_disk(cfg):
-    "Bytes a run leaves on disk: its checkpoints (weights, and AdamW moments unless frozen), one every `save_every` epochs."
-    copies = 2 + cfg['epochs'] // cfg['save_every']
-    per_param = 4 if cfg['stage'] == 'linear_probe' else 12
-    return copies * per_param * _params(cfg['model'], cfg['stage'] == 'mae', cfg['size'], cfg['num_frames'])
-
-def _block_flops(n, d, depth): return 2 * depth * (12 * n * d * d + 2 * n * n * d)   # multiply-adds x 2
-
-def clip_flops(cfg):
-    "Training FLOPs of one clip in `cfg`'s stage (forward and backward, or forward only for a frozen probe)."
-    a = ARCHITECTURES[cfg['model']]
-    n = (cfg['size'] // a.get('patch_size', 16)) ** 2 * cfg['num_frames'] // a.get('tubelet_size', 2)
-    if cfg['stage'] == 'mae':
-        seen = int(round(n * (1 - cfg['mask_ratio'])))
-        dec = a['decoder_embed_dim'], a.get('decoder_depth', 4)
-        return 3 * (_block_flops(seen, a['embed_dim'], a['depth']) + _block_flops(n, *dec))
-    f = _block_flops(n, a['embed_dim'], a['depth'])
-    return f if cfg['stage'] == 'linear_probe' else 3 * f
-
 def job_cost(job, data_root, *, preset='paper-vitb', gpus=8, flops_per_s=REFERENCE_FLOPS, settings=None):
-    "`dict(videos, steps, gpu_hours, disk_gb)` of one job."
+    "`dict(videos, steps, gpu_hours, disk_gb)` of one job: its stage's work per clip (`Stage.cost`) times its clips."
     cfg = stage_config(job.stage, preset, seed=job.seed, settings=settings)
+    flops, epochs, checkpoint = STAGES[job.stage]().cost(cfg, world=gpus)
     videos = sum(len(read_split(split)) for _, split, _ in paper_sources(job.data, data_root))
-    steps = cfg['epochs'] * (videos // cfg['batch_size'])                   # batches count clips: an epoch is N clips
-    cached = cfg['stage'] == 'linear_probe' and cfg['cache_features'] and gpus == 1   # one process caches
-    epochs_of_work = 1 if cached else cfg['epochs']
-    flops = clip_flops(cfg) * epochs_of_work * (videos // cfg['batch_size']) * cfg['batch_size']
-    return dict(videos=videos, steps=steps, gpu_hours=flops / flops_per_s / 3600, disk_gb=run_disk(cfg) / 1e9)
+    clips = videos // cfg['batch_size'] * cfg['batch_size']                 # batches count clips: an epoch is N clips
+    copies = 2 + cfg['epochs'] // cfg['save_every']                         # -last, the final one, and numbered ones
+    return dict(videos=videos, steps=cfg['epochs'] * (clips // cfg['batch_size']),
+                gpu_hours=flops * epochs * clips / flops_per_s / 3600, disk_gb=copies * checkpoint / 1e9)
 
+# %% ../nbs/11a_paper.ipynb #p028
 def measure_throughput(preset='paper-vitb', steps=5, batch=8):
     "Sustained training FLOP/s of one GPU on the preset's fine-tuning step (bf16 autocast), or None without a GPU."
     if not torch.cuda.is_available(): return None
@@ -210,7 +188,7 @@ def measure_throughput(preset='paper-vitb', steps=5, batch=8):
         opt.step()
         opt.zero_grad(set_to_none=True)
     torch.cuda.synchronize()
-    return clip_flops(cfg) * batch * steps / (time.perf_counter() - t)
+    return 3 * forward_flops(cfg['model'], cfg['size'], cfg['num_frames']) * batch * steps / (time.perf_counter() - t)
 
 def plan(jobs, data_root, *, preset='paper-vitb', gpus=8, flops_per_s=None, settings=None):
     "Every job with its videos, steps, GPU hours and disk, as a table; `flops_per_s` None: `REFERENCE_FLOPS`."
@@ -224,10 +202,10 @@ def plan_summary(table, gpus, flops_per_s=None):
     hours, disk = table['gpu_hours'].sum(), table['disk_gb'].sum()
     source = (f'measured here: {flops_per_s / 1e12:.0f} TFLOP/s per GPU' if flops_per_s else
               f'reference throughput {REFERENCE_FLOPS / 1e12:.0f} TFLOP/s per GPU (40% of an A100 bf16 peak)')
-    return (f'{len(table)} runs, {hours:,.0f} GPU hours ({hours / gpus / 24:.1f} days on {gpus} GPUs; {source}), '
-            f'{disk / 1e3:.2f} TB of checkpoints')
+    return (f'{len(table)} runs, {hours:,.0f} GPU hours of compute ({hours / gpus / 24:.1f} days on {gpus} GPUs; {source}; '
+            f'a lower bound where decoding video is slower), {disk / 1e3:.2f} TB of checkpoints')
 
-# %% ../nbs/11a_paper.ipynb #p026
+# %% ../nbs/11a_paper.ipynb #p030
 class Interrupted(RuntimeError):
     "A run of the benchmark stopped before finishing; running the benchmark again continues it."
 
@@ -256,7 +234,7 @@ def run_paper(jobs, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', s
         render_report(out)
     return out/'report'
 
-# %% ../nbs/11a_paper.ipynb #p028
+# %% ../nbs/11a_paper.ipynb #p033
 def paper_benchmark(data_root, out='runs/paper', *, datasets=PAPER_DOWNSTREAM, recipes=RECIPES, seeds=2, settings=None,
                     gpus=8, workers=8, preset='paper-vitb', dry_run=False, decode=True, init=()):
     "Check, price and (unless `dry_run`) run the paper's benchmark or a subset; returns the plan table."

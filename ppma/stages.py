@@ -22,14 +22,16 @@ from .data import MEAN, STD, VideoClipDataset, collate
 from .engine import Run, build_optimizer, build_scheduler, fit, save_run, train_stage
 from .evaluate import AverageWrapper, average_states, encoder_states, evaluate_sources, score
 from .masking import make_mask
-from .models import VideoViT, create_model, extract_features, patchify, unpatchify
+from .models import (ARCHITECTURES, VideoViT, create_model, extract_features, forward_flops, param_count, patchify,
+                         unpatchify)
 from .runs import Logger, Preempted, finished_summary, init_distributed, lock_run, run_status, should_stop
 from .sources import as_list
 
 # %% auto #0
 __all__ = ['MIX_KEYS', 'STAGES', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid', 'clip_mixup',
            'mix_clips', 'Classify', 'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached',
-           'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of', 'load_plugins']
+           'check_architecture', 'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of',
+           'load_plugins']
 
 # %% ../nbs/07b_stages.ipynb #a1561bee
 class Stage:
@@ -72,6 +74,11 @@ class Stage:
     def start(self, cfg, sources, val_sources, *, rerun, overrides, **job):
         "Run the stage (`train` calls this); `rerun(stage, **kw)` is `train` with this call's arguments, for stages of stages."
         return train_stage(cfg, self, sources, val_sources, **job)
+
+    def cost(self, cfg, *, world=1):
+        "`(FLOPs per training clip, epochs of that work, bytes per checkpoint)`, to price a run (`ppma.paper`)."
+        flops = 3 * forward_flops(cfg['model'], cfg['size'], cfg['num_frames'])      # forward and backward
+        return flops, cfg['epochs'], 12 * param_count(cfg['model'], size=cfg['size'], frames=cfg['num_frames'])
 
 # %% ../nbs/07b_stages.ipynb #bea47a30
 class Classifier(nn.Module):
@@ -141,6 +148,11 @@ class MAE(Stage):
 
     def evaluate(self, run, sources, epoch, *, final, workers=0):
         return mae_heldout(run, sources, epoch)
+
+    def cost(self, cfg, *, world=1):          # the encoder sees the visible tokens, the decoder all of them
+        size, frames = cfg['size'], cfg['num_frames']
+        flops = 3 * forward_flops(cfg['model'], size, frames, keep=1 - cfg['mask_ratio'], decoder=True)
+        return flops, cfg['epochs'], 12 * param_count(cfg['model'], mae=True, size=size, frames=frames)
 
     def after_checkpoint(self, run, datasets, epoch):
         datasets[0].set_epoch(0)
@@ -267,6 +279,11 @@ class LinearProbe(Classify):
         if run.cfg['cache_features'] and run.world == 1: return probe_cached(run, sources, val_sources, workers)
         return fit(run, sources, val_sources, resume=resume, workers=workers)
 
+    def cost(self, cfg, *, world=1):          # a frozen trunk: forward only, once when one process caches features
+        flops = forward_flops(cfg['model'], cfg['size'], cfg['num_frames'])
+        epochs = 1 if cfg['cache_features'] and world == 1 else cfg['epochs']
+        return flops, epochs, 4 * param_count(cfg['model'], size=cfg['size'], frames=cfg['num_frames'])
+
 def view_features(run, source, average, workers=0):
     "Features of every test view (or their per-video mean) of a source, with labels."
     c = run.cfg
@@ -308,8 +325,22 @@ def probe_cached(run, sources, val_sources, workers=0):
 # %% ../nbs/07b_stages.ipynb #24d77918
 MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the average stage's own settings
 
+def check_architecture(cfg, init):
+    """Refuse checkpoints of another width or depth than the preset builds: averaging ViT-B encoders under the
+    tiny-cpu preset (64 px, 8 frames, its learning rates) would train without error and mean nothing."""
+    if cfg['partial_init']: return
+    want = ARCHITECTURES[cfg['model']]
+    for p in as_list(init):
+        try: args = checkpoint_args(p)
+        except Exception: continue                    # unreadable here: the loader names the problem
+        if (args['embed_dim'], args['depth']) == (want['embed_dim'], want['depth']): continue
+        raise ValueError(f'init {p}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} '
+                         f'builds {cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset '
+                         'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
+
 def encoders_to_average(cfg, init):
     "Encoder states of the checkpoints (or PPMA ensemble file) in `init`, and an empty `VideoViT` of their shape."
+    check_architecture(cfg, init)
     states = encoder_states(as_list(init))
     args = checkpoint_args(as_list(init)[0])           # a checkpoint of ours rebuilds as trained (heads included)
     return states, VideoViT(**{**args, 'img_size': cfg['size'], 'num_frames': cfg['num_frames'], 'num_classes': 0})

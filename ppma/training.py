@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import checkpoint_args
 from .core import check_names, get_logger, nearest, read_jsonl, repo_root
 from .models import ARCHITECTURES
 from .sources import as_list, check_labels, load_sources, validation_sources
@@ -21,8 +20,7 @@ log = get_logger('ppma.training')
 
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'DEFAULTS', 'RUN_KEYS', 'CHOICES', 'POSITIVE', 'SOURCE_ACTIONS', 'known_settings', 'check_device',
-           'check_config', 'stage_config', 'default_data', 'default_init', 'check_architecture', 'train',
-           'check_parameters', 'run_summary']
+           'check_config', 'stage_config', 'default_data', 'default_init', 'train', 'check_parameters', 'run_summary']
 
 # %% ../nbs/07c_training.ipynb #4de4c877
 PRESETS = {
@@ -130,18 +128,6 @@ def _init_of(stage, init):
     if init is None and not cls.from_scratch: log.info(f'{stage}: no init checkpoint, starting from random initialisation')
     return init
 
-def check_architecture(cfg, init):
-    "Refuse init checkpoints of another width or depth than the preset builds (say the tiny recipe on ViT-B weights)."
-    if cfg['partial_init']: return
-    want = ARCHITECTURES[cfg['model']]
-    for p in as_list(init):
-        try: args = checkpoint_args(p)
-        except Exception: continue                    # unreadable here: the loader names the problem
-        if (args['embed_dim'], args['depth']) != (want['embed_dim'], want['depth']):
-            raise ValueError(f'init {p}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} builds '
-                             f'{cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset it was '
-                             'trained with (--preset paper-vitb for ViT-B), or partial_init=True to train from it anyway')
-
 def _check_batch(cfg, sources):
     "An epoch draws 1/repeat of each source's videos; each batch takes batch_size/repeat of them (repeat views each)."
     r = cfg['repeat']
@@ -163,7 +149,6 @@ def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, s
     check_labels(sources)
     val_sources = validation_sources(data, val, sources, cfg['allow_absolute']) if cls.reads == 'train' else []
     init = _init_of(stage, init)
-    if cls.reads == 'train': check_architecture(cfg, init)   # evaluate builds the checkpoint's own architecture
     _check_batch(cfg, sources)
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
     results = Path(results or out.parent/'results.csv')
