@@ -232,7 +232,8 @@ def _train_commands(sub):
     t.add_argument('--epochs', type=int); t.add_argument('--batch-size', type=int); t.add_argument('--out-dir')
     t.add_argument('--seed', type=int, default=0); t.add_argument('--resume', action='store_true')
     t.add_argument('--workers', type=int); t.add_argument('--device')
-    t.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a preset setting')
+    t.add_argument('--set', action='append', metavar='KEY=VALUE',
+                   help='override a preset setting; none or null switches one off (clip_grad=none), amp=none is fp32')
     t.add_argument('--val', help='validation split list (rows under the same root); a card brings its own')
     t.add_argument('--no-val', action='store_true', help='no validation, no results row')
     t.add_argument('--overwrite', action='store_true', help='replace a finished or unfinished run in --out-dir')
