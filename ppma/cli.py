@@ -53,7 +53,7 @@ def _arch(a):
     return {k: v for k, v in dict(num_heads=a.num_heads, img_size=a.img_size, num_frames=a.num_frames).items() if v}
 
 def _class_names(a, model):
-    "The head's class names: the card `--classes` names, else those of the run that trained it (its run.json), else none."
+    "The head's class names: the card `--classes` names, else those of the run that trained it (run.json), or None."
     from ppma.data import card_classes
     if a.classes: return card_classes(a.classes)
     run = Path(a.src).parent/'run.json'
@@ -64,7 +64,8 @@ def cmd_convert(a):
     from ppma.checkpoints import export_hf, load_any, save_checkpoint
     model = load_any(a.src, **_arch(a))
     out = export_hf(model, a.dst, classes=_class_names(a, model)) if a.to == 'hf' else save_checkpoint(a.dst, model)
-    print(f'wrote {out}: {type(model).__name__} {model.embed_dim} wide, {len(model.blocks)} blocks, {model.num_classes} classes')
+    print(f'wrote {out}: {type(model).__name__} {model.embed_dim} wide, {len(model.blocks)} blocks, '
+          f'{model.num_classes} classes')
     return 0
 
 def cmd_features(a):
@@ -76,7 +77,8 @@ def cmd_features(a):
     model = load_any(a.checkpoint, **_arch(a))
     c = model.config
     rows = read_split(a.split)
-    ds = VideoClipDataset(rows, a.root, num_frames=c['num_frames'], size=c['img_size'], train=False, clips=a.clips, crops=a.crops)
+    ds = VideoClipDataset(rows, a.root, num_frames=c['num_frames'], size=c['img_size'], train=False, clips=a.clips,
+                          crops=a.crops)
     loader = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, num_workers=a.workers, collate_fn=collate)
     feats, labels, index = extract_features(model, loader)
     with atomic_path(a.out, suffix='.pt') as tmp:
@@ -119,13 +121,15 @@ def cmd_train(a):
         return 143                                                # 128 + SIGTERM: a job script can requeue it
     if isinstance(summary, list): summary = summary[-1]            # a sweep of averages
     done = 'kept the finished run in' if summary.get('skipped') else 'wrote'
-    if _rank() == 0: print(f'{a.stage}: {done} {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
+    if _rank() == 0:
+        print(f'{a.stage}: {done} {summary["checkpoint"]}' + (f'; val {summary["val"]}' if summary['val'] else ''))
     return 0
 
 # %% ../nbs/10_cli.ipynb #c011
 def cmd_evaluate(a):
     from ppma.training import train
-    s = train('evaluate', a.preset, recipe=a.recipe, data=a.data, data_root=a.root, split=a.split, init=a.checkpoint, out_dir=a.out_dir, workers=a.workers,
+    s = train('evaluate', a.preset, recipe=a.recipe, data=a.data, data_root=a.root, split=a.split, init=a.checkpoint,
+              out_dir=a.out_dir, workers=a.workers,
               results=a.results, test_clips=a.clips, test_crops=a.crops)
     print(f'{a.checkpoint}: {s["val"]}')
     return 0
@@ -133,8 +137,9 @@ def cmd_evaluate(a):
 # %% ../nbs/10_cli.ipynb #c013
 def cmd_synth(a):
     from ppma.synth import make_synth
-    card = make_synth(a.out_dir, a.classes, per_class=a.per_class, val_fraction=a.val_fraction, size=a.size, frames=a.frames,
-                      fps=a.fps, style=a.style, backgrounds=a.backgrounds, seed=a.seed, workers=a.workers, occluders=a.occluders,
+    card = make_synth(a.out_dir, a.classes, per_class=a.per_class, val_fraction=a.val_fraction, size=a.size,
+                      frames=a.frames, fps=a.fps, style=a.style, backgrounds=a.backgrounds, seed=a.seed,
+                      workers=a.workers, occluders=a.occluders,
                       second_person=a.second_person, overwrite=a.overwrite, zoom=a.zoom, people=not a.empty)
     print(f'wrote {a.out_dir}: train.csv, val.csv, classes.txt, {card.name}')
     return 0
@@ -151,7 +156,8 @@ def _removal_summary(recs, manifest):
 def cmd_remove_humans(a):
     from ppma.remove_humans import remove_humans, shard_files, parse_shard
     camera = 'moving' if a.moving_camera else 'static' if a.static_camera else 'auto'
-    recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side, save_masks=a.save_masks,
+    recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side,
+                         save_masks=a.save_masks,
                          camera=camera, detector=a.detector, weights=a.weights, detect_every=a.detect_every,
                          audit=not a.no_audit, retry_failed=a.retry_failed, audit_dir=a.audit_dir, shard=a.shard)
     if a.shard: print(f'shard {a.shard} finished; when all are, run: ppma merge-shards {a.out_dir}')
@@ -167,7 +173,9 @@ def cmd_demo(a):
     t0, out = time.time(), Path(a.out or ('runs/benchmark' if a.scale == 'demo' else f'runs/benchmark-{a.scale}'))
     table, checks = run_embedded(out, scale=a.scale, workers=a.workers)
     print(f'\nThe miniature benchmark ({a.scale} scale, {time.time() - t0:.0f} s):\n')
-    print(table); print('Calibration checks:'); print(checks)
+    print(table)
+    print('Calibration checks:')
+    print(checks)
     print(f'\nFigures: {out/"report"}; results: {out/"results.csv"}; summary: {out/"summary.md"}')
     return 0                       # a failed check is a finding of the run, printed above, not a crash
 
@@ -202,104 +210,158 @@ def _benchmark_command(sub):
     b.set_defaults(fn=cmd_benchmark)
 
 # %% ../nbs/10_cli.ipynb #c019
+def _workers(p, default=2, what='processes'):
+    p.add_argument('--workers', type=int, default=default, help=f'{what} (default {default})')
+
 def _data_commands(sub):
     "`ppma data scan|check|resize`."
-    data = sub.add_parser('data', help='scan, check or pre-scale a dataset').add_subparsers(dest='action', required=True)
+    data = sub.add_parser('data', help='scan, check or pre-scale a dataset')
+    data = data.add_subparsers(dest='action', required=True)
     s = data.add_parser('scan', help='list unreadable samples of a split list')
-    s.add_argument('split'); s.add_argument('root')
-    s.add_argument('--decoder', default='decord', choices=['decord', 'pyav'])
+    s.add_argument('split', help='split list (relative_path;label per line)')
+    s.add_argument('root', help='folder the list paths are relative to')
+    s.add_argument('--decoder', default='decord', choices=['decord', 'pyav'], help='video decoder to try')
     s.add_argument('--timeout', type=float, default=60, help='seconds before a decode counts as hung')
     s.set_defaults(fn=cmd_data_scan)
     c = data.add_parser('check', help='validate a dataset on disk against its data card')
-    c.add_argument('card', help='card name (e.g. ucf101) or path'); c.add_argument('root')
+    c.add_argument('card', help='card name (e.g. ucf101) or path')
+    c.add_argument('root', help="folder the card's list paths are relative to")
     c.add_argument('--split', action='append', metavar='WHICH=PATH', help='use this list for train or val')
     c.add_argument('--no-decode', action='store_true', help='only check that files exist')
     c.set_defaults(fn=cmd_data_check)
     r = data.add_parser('resize', help='pre-scale a dataset to a short side, as videos or frame folders')
-    r.add_argument('split'); r.add_argument('root'); r.add_argument('out')
-    r.add_argument('--short-side', type=int, default=224); r.add_argument('--frames', action='store_true')
+    r.add_argument('split', help='split list of the samples to scale')
+    r.add_argument('root', help='folder the list paths are relative to')
+    r.add_argument('out', help='output folder (the same relative paths)')
+    r.add_argument('--short-side', type=int, default=224, help='short side in pixels after scaling')
+    r.add_argument('--frames', action='store_true', help='write folders of JPEG frames instead of videos')
     r.set_defaults(fn=cmd_data_resize)
-    for q in (s, c, r): q.add_argument('--workers', type=int, default=2)
+    for q in (s, c, r): _workers(q)
 
-def _train_commands(sub):
-    "`ppma train` and `ppma evaluate`."
+def _train_command(sub):
+    "`ppma train`."
     from ppma.stages import STAGES
     trainable = [n for n, s in STAGES.items() if s.reads == 'train']   # evaluate has its own command
     t = sub.add_parser('train', help='run one stage: ' + ', '.join(trainable))
-    t.add_argument('--stage', required=True, choices=trainable); t.add_argument('--preset', default='tiny-cpu'); t.add_argument('--recipe')
-    t.add_argument('--data', help='data cards or split lists, comma-separated'); t.add_argument('--data-root')
-    t.add_argument('--split', help='train-list overrides, comma-separated, one per dataset'); t.add_argument('--init')
-    t.add_argument('--epochs', type=int); t.add_argument('--batch-size', type=int); t.add_argument('--out-dir')
-    t.add_argument('--seed', type=int, default=0); t.add_argument('--resume', action='store_true')
-    t.add_argument('--workers', type=int); t.add_argument('--device')
+    t.add_argument('--stage', required=True, choices=trainable, help='the stage to run')
+    t.add_argument('--preset', default='tiny-cpu', help='tiny-cpu (minutes on a CPU) or paper-vitb (the paper)')
+    t.add_argument('--recipe', help='label of the run in results.csv (default: the stage)')
+    t.add_argument('--data', help='data cards or split lists, comma-separated')
+    t.add_argument('--data-root', help='folders of the data, comma-separated, one per dataset')
+    t.add_argument('--split', help='train-list overrides, comma-separated, one per dataset')
+    t.add_argument('--init', help="checkpoint(s) to start from, comma-separated; none: random weights")
+    t.add_argument('--epochs', type=int, help="epochs (default: the preset's)")
+    t.add_argument('--batch-size', type=int, help="clips per update over all processes (default: the preset's)")
+    t.add_argument('--out-dir', help='the run folder (default runs/train/STAGE)')
+    t.add_argument('--seed', type=int, default=0, help='seed of the run (default 0)')
+    t.add_argument('--resume', action='store_true', help='continue an interrupted run; keep a finished one')
+    t.add_argument('--workers', type=int, help="data-loading processes (default: the preset's)")
+    t.add_argument('--device', help='cpu, cuda or cuda:N (default: a GPU if there is one)')
     t.add_argument('--set', action='append', metavar='KEY=VALUE',
                    help='override a preset setting; none or null switches one off (clip_grad=none), amp=none is fp32')
     t.add_argument('--val', help='validation split list (rows under the same root); a card brings its own')
     t.add_argument('--no-val', action='store_true', help='no validation, no results row')
     t.add_argument('--overwrite', action='store_true', help='replace a finished or unfinished run in --out-dir')
     t.set_defaults(fn=cmd_train)
+
+def _evaluate_command(sub):
+    "`ppma evaluate`."
     ev = sub.add_parser('evaluate', help='score a checkpoint on a dataset with the multi-view test protocol')
-    ev.add_argument('checkpoint'); ev.add_argument('data', help='data card (name or path) or split list'); ev.add_argument('root')
-    ev.add_argument('--split', help='use this list instead of the card\'s val list'); ev.add_argument('--preset', default='paper-vitb')
-    ev.add_argument('--recipe'); ev.add_argument('--out-dir', default='runs/evaluate'); ev.add_argument('--results')
-    ev.add_argument('--clips', type=int); ev.add_argument('--crops', type=int); ev.add_argument('--workers', type=int, default=2)
+    ev.add_argument('checkpoint', help='the checkpoint to score (ours, PPMA, VideoMAE or a Hugging Face folder)')
+    ev.add_argument('data', help='data card (name or path) or split list')
+    ev.add_argument('root', help='folder the list paths are relative to')
+    ev.add_argument('--split', help="use this list instead of the card's val list")
+    ev.add_argument('--preset', default='paper-vitb', help='preset of the test views (default paper-vitb)')
+    ev.add_argument('--recipe', help='label of the row in results.csv')
+    ev.add_argument('--out-dir', default='runs/evaluate', help='where eval-*.json goes (default runs/evaluate)')
+    ev.add_argument('--results', help='results CSV to append to (default: beside --out-dir)')
+    ev.add_argument('--clips', type=int, help="clips per video (default: the preset's, 2)")
+    ev.add_argument('--crops', type=int, help="crops per clip (default: the preset's, 3)")
+    _workers(ev, what='data-loading processes')
     ev.set_defaults(fn=cmd_evaluate)
 
-def _make_commands(sub):
-    "`ppma synth`, `ppma remove-humans` and `ppma merge-shards`: commands that make datasets."
+# %% ../nbs/10_cli.ipynb #c019b
+def _synth_command(sub):
+    "`ppma synth`."
     sy = sub.add_parser('synth', help='render labelled action videos of virtual humans')
-    sy.add_argument('out_dir'); sy.add_argument('--classes', help='comma-separated action names (default: all)')
-    sy.add_argument('--per-class', type=int, default=10); sy.add_argument('--val-fraction', type=float, default=0.2)
-    sy.add_argument('--size', type=int, default=112); sy.add_argument('--frames', type=int, default=48)
-    sy.add_argument('--fps', type=float, default=15); sy.add_argument('--style', default='mannequin')
+    sy.add_argument('out_dir', help='output folder: videos, train.csv, val.csv, classes.txt, card.md')
+    sy.add_argument('--classes', help='comma-separated action names (default: all)')
+    sy.add_argument('--per-class', type=int, default=10, help='videos per action (default 10)')
+    sy.add_argument('--val-fraction', type=float, default=0.2, help='share of each action held out for val.csv')
+    sy.add_argument('--size', type=int, default=112, help='frame side in pixels (default 112)')
+    sy.add_argument('--frames', type=int, default=48, help='frames per video (default 48)')
+    sy.add_argument('--fps', type=float, default=15, help='frames per second (default 15)')
+    sy.add_argument('--style', default='mannequin', help='how bodies are drawn: mannequin, realistic or stick')
     sy.add_argument('--backgrounds', help='folder of videos or images to film in front of')
-    sy.add_argument('--seed', type=int, default=0); sy.add_argument('--workers', type=int, default=2)
+    sy.add_argument('--seed', type=int, default=0, help='seed of the whole set (default 0)')
+    _workers(sy)
     sy.add_argument('--occluders', type=float, default=0.0, help='probability of an occluding pole per video')
     sy.add_argument('--second-person', type=float, default=0.0, help='probability of a second, distracting person')
     sy.add_argument('--zoom', type=float, default=1.0, help='focal length factor: 2 fills the frame with the person')
     sy.add_argument('--empty', action='store_true', help='the same scenes with nobody drawn (an exact No-Human twin)')
-    sy.add_argument('--overwrite', action='store_true', help='delete the videos, lists and card already in out_dir and start again')
+    sy.add_argument('--overwrite', action='store_true',
+                    help='delete the videos, lists and card already in out_dir and start again')
     sy.set_defaults(fn=cmd_synth)
+
+def _removal_commands(sub):
+    "`ppma remove-humans` and `ppma merge-shards`."
     rh = sub.add_parser('remove-humans', help='segment and inpaint people away, with a privacy audit')
-    rh.add_argument('input', help='a video, a folder of videos, or a split list'); rh.add_argument('out_dir')
-    rh.add_argument('--root', help='root of the split list paths'); rh.add_argument('--max-side', type=int, help='process and write at this long side')
-    rh.add_argument('--workers', type=int, default=2); rh.add_argument('--save-masks', action='store_true', help='also write seg/ mask videos')
+    rh.add_argument('input', help='a video, a folder of videos, or a split list')
+    rh.add_argument('out_dir', help='the No-Human output folder: videos, manifest.jsonl, videos.csv, card.md')
+    rh.add_argument('--root', help='root of the split list paths')
+    rh.add_argument('--max-side', type=int, help='process and write at this long side')
+    _workers(rh)
+    rh.add_argument('--save-masks', action='store_true', help='also write seg/ mask videos')
     cam = rh.add_mutually_exclusive_group()          # default: decided per video from its measured motion
     cam.add_argument('--moving-camera', action='store_true', help='treat every video as filmed by a moving camera')
     cam.add_argument('--static-camera', action='store_true', help='treat every video as filmed by a still camera')
-    rh.add_argument('--detector', default='ssdlite', choices=['ssdlite', 'hog', 'maskrcnn']); rh.add_argument('--weights', help='Mask R-CNN weights file')
+    rh.add_argument('--detector', default='ssdlite', choices=['ssdlite', 'hog', 'maskrcnn'], help='person segmenter')
+    rh.add_argument('--weights', help='Mask R-CNN weights file')
     rh.add_argument('--audit-dir', help='where previews and masks go (they show the people); default OUT_DIR-audit')
-    rh.add_argument('--shard', metavar='K/N', help='process only part K of N (0 <= K < N), e.g. one task of a SLURM array')
-    rh.add_argument('--detect-every', type=int, default=2); rh.add_argument('--no-audit', action='store_true')
-    rh.add_argument('--retry-failed', action='store_true', help='try again the videos that killed their worker in an earlier run')
+    rh.add_argument('--shard', metavar='K/N', help='process only part K of N (0 <= K < N): one task of a SLURM array')
+    rh.add_argument('--detect-every', type=int, default=2, help='run the detector on every N-th frame (default 2)')
+    rh.add_argument('--no-audit', action='store_true', help='skip the second detector that counts people left')
+    rh.add_argument('--retry-failed', action='store_true', help='retry videos that killed a worker in an earlier run')
     rh.set_defaults(fn=cmd_remove_humans)
-    ms = sub.add_parser('merge-shards', help='join the finished shards of a remove-humans output: one manifest, list and card')
-    ms.add_argument('out_dir'); ms.set_defaults(fn=cmd_merge_shards)
+    ms = sub.add_parser('merge-shards', help='join the finished shards of a remove-humans output into one set')
+    ms.add_argument('out_dir', help='the remove-humans output folder holding the shards')
+    ms.set_defaults(fn=cmd_merge_shards)
 
 def _model_commands(sub):
     "`ppma convert`, `ppma features` and `ppma demo`."
-    cv = sub.add_parser('convert', help='convert a checkpoint (PPMA, VideoMAE, Hugging Face, ours) to ours or Hugging Face')
-    cv.add_argument('src'); cv.add_argument('dst'); cv.add_argument('--to', choices=['ppma', 'hf'], required=True)
-    cv.add_argument('--classes', help="data card whose class names the Hugging Face folder carries (default: the run's)")
+    cv = sub.add_parser('convert', help='a checkpoint (PPMA, VideoMAE, Hugging Face, ours) as ours or Hugging Face')
+    cv.add_argument('src', help='the checkpoint file or Hugging Face folder to read')
+    cv.add_argument('dst', help='the file (--to ppma) or folder (--to hf) to write')
+    cv.add_argument('--to', choices=['ppma', 'hf'], required=True, help='ours (a .pt file) or a Hugging Face folder')
+    cv.add_argument('--classes', help="data card of the Hugging Face folder's class names (default: the run's)")
     cv.set_defaults(fn=cmd_convert)
     f = sub.add_parser('features', help='pooled features of every video of a split')
-    f.add_argument('checkpoint'); f.add_argument('split'); f.add_argument('root'); f.add_argument('out')
-    f.add_argument('--clips', type=int, default=2); f.add_argument('--crops', type=int, default=3)
-    f.add_argument('--batch-size', type=int, default=4); f.add_argument('--workers', type=int, default=2)
+    f.add_argument('checkpoint', help='the encoder to read features with')
+    f.add_argument('split', help='split list of the videos')
+    f.add_argument('root', help='folder the list paths are relative to')
+    f.add_argument('out', help='the .pt file to write (paths, labels, features)')
+    f.add_argument('--clips', type=int, default=2, help='clips per video, averaged (default 2)')
+    f.add_argument('--crops', type=int, default=3, help='crops per clip, averaged (default 3)')
+    f.add_argument('--batch-size', type=int, default=4, help='videos per forward pass (default 4)')
+    _workers(f, what='data-loading processes')
     f.set_defaults(fn=cmd_features)
     for q in (cv, f):
         q.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
-        q.add_argument('--img-size', type=int); q.add_argument('--num-frames', type=int)
-    d = sub.add_parser('demo', help='the main job: the miniature benchmark on two CPU cores (demo: 20 min, study: about 2 h)')
+        q.add_argument('--img-size', type=int, help='input side to build for, where the checkpoint cannot say')
+        q.add_argument('--num-frames', type=int, help='input frames to build for, where the checkpoint cannot say')
+    d = sub.add_parser('demo', help='the main job: the miniature benchmark on two CPU cores (20 min; study: 2 h)')
     d.add_argument('--out', default=None, help='runs folder (default runs/benchmark, runs/benchmark-study)')
-    d.add_argument('--scale', default='demo', choices=['demo', 'study'])
-    d.add_argument('--workers', type=int, default=2); d.set_defaults(fn=cmd_demo)
+    d.add_argument('--scale', default='demo', choices=['demo', 'study'], help='demo (20 min) or study (about 2 h)')
+    _workers(d)
+    d.set_defaults(fn=cmd_demo)
 
 def parser():
     p = argparse.ArgumentParser(prog='ppma', description='Learning action recognition without real humans.')
     p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     sub = p.add_subparsers(dest='command', required=True)
-    for add in (_data_commands, _train_commands, _make_commands, _model_commands, _benchmark_command): add(sub)
+    for add in (_data_commands, _train_command, _evaluate_command, _synth_command, _removal_commands, _model_commands,
+                _benchmark_command):
+        add(sub)
     return p
 
 def main(argv=None):
