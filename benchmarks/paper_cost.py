@@ -5,6 +5,7 @@ synthetic150, mini_ssv2); for those this script writes lists of an assumed size 
 from), so the figure is an estimate of the same model the dry run uses on your real lists:
 
     python benchmarks/paper_cost.py --gpus 8
+    python benchmarks/paper_cost.py --gpus 8 --amp bf16      # Align, fine-tuning and probes in bf16 too
 """
 import argparse
 import tempfile
@@ -31,10 +32,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--gpus', type=int, default=8)
     p.add_argument('--seeds', type=int, default=2)
+    p.add_argument('--amp', help='price every stage at this precision (bf16, fp16, none) instead of its preset\'s')
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         root = assumed_root(d)
-        table = plan(paper_jobs(Path(d) / 'runs', seeds=tuple(range(a.seeds))), root, gpus=a.gpus)
+        settings = {'amp': a.amp} if a.amp else None
+        table = plan(paper_jobs(Path(d) / 'runs', seeds=tuple(range(a.seeds))), root, gpus=a.gpus, settings=settings)
         counts = {n: len(read_split(card_split(load_card(n), 'train'))) for n in ('ucf101', 'hmdb51', 'ikea_fa')}
     print(table.groupby('stage')[['steps', 'gpu_hours', 'disk_gb']].sum().round(1).to_string())
     print(plan_summary(table, a.gpus))

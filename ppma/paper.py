@@ -4,13 +4,14 @@
 
 # %% ../nbs/11a_paper.ipynb #p010
 from __future__ import annotations
-import contextlib, math, random, shlex, subprocess, sys
+import contextlib, math, random, shlex, subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from .checkpoints import checkpoint_args
 from .core import atomic_write_text, check_names, get_logger
 from .data import card_split, load_card, read_split
 from .models import create_model, forward_flops
@@ -96,8 +97,9 @@ def job_argv(job, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', set
             '--workers', str(workers), '--out-dir', str(job.out_dir), '--resume']
     with contextlib.suppress(FileNotFoundError):          # validated on the first dataset, where it has a val list
         argv += ['--val', str(paper_sources(job.data[:1], data_root, 'val')[0][1])]
-    for k, v in (settings or {}).items():       # `ppma train` takes these as options of their own
-        argv += [f'--{k.replace("_", "-")}', str(v)] if k in ('epochs', 'batch_size', 'device') else ['--set', _setting(k, v)]
+    for k, v in (settings or {}).items():
+        own = k in ('epochs', 'batch_size', 'device')        # `ppma train` takes these as options of their own
+        argv += [f'--{k.replace("_", "-")}', str(v)] if own else ['--set', _setting(k, v)]
     return argv
 
 def paper_commands(jobs, **kw):
@@ -118,14 +120,15 @@ def check_list(name, which, card, split, root, *, decode=True, workers=8):
                                 f'e.g. {missing[0]}')
     bad = [l for _, l in rows if l >= card['num_classes']]
     if bad: problems.append(f'{name} {which}: label {bad[0]} outside {card["num_classes"]} classes ({split})')
-    present = [row for row in rows if row[0] not in set(missing)]
+    gone = set(missing)
+    present = [row for row in rows if row[0] not in gone]
     if decode and present:
         broken = scan_split(_sample(present), root, workers=workers, progress=False)
         problems += [f'{name} {which}: cannot decode {rel} ({err.splitlines()[0][:160]})' for rel, err in broken[:5]]
     return problems
 
 def check_coverage(name, data_root):
-    "A validation label the train list lacks can never be predicted: refused before any GPU hour is spent."
+    "A validation label the train list lacks is never learned: refused before any GPU hour is spent (every list)."
     try:
         (_, train, _), (_, val, _) = paper_sources([name], data_root, 'train') + paper_sources([name], data_root, 'val')
     except FileNotFoundError:
@@ -146,64 +149,83 @@ def check_plan(data_root, jobs, *, init=(), preset='paper-vitb', decode=True, wo
                 continue
             for card, split, root in srcs:
                 problems += check_list(n, which, card, split, root, decode=decode, workers=workers)
-        if n in down: problems += check_coverage(n, data_root)
+        problems += check_coverage(n, data_root)
     problems += [p for path in init for p in check_init(path, preset)]
     if problems: raise ValueError('dry run failed:\n' + '\n'.join(f'- {p}' for p in problems))
     return names
 
 def check_init(path, preset='paper-vitb'):
-    "Problems of a checkpoint given as an init: unreadable, or not the width and depth the preset builds."
-    try: check_architecture(stage_config('finetune', preset, seed=0), [path])
-    except Exception as e: return [str(e) if str(path) in str(e) else f'checkpoint {path}: {e}']
+    "Problems of a checkpoint given as an init: missing, unreadable, or not the width and depth the preset builds."
+    try:
+        checkpoint_args(path)
+        check_architecture(stage_config('finetune', preset, seed=0), [path])
+    except Exception as e:
+        return [str(e) if str(path) in str(e) else f'checkpoint {path}: {e}']
     return []
 
 # %% ../nbs/11a_paper.ipynb #p025
-REFERENCE_FLOPS = 0.4 * 312e12   # assumed when no GPU measures it: 40% of an A100's dense bf16 peak (312 TFLOP/s)
+# assumed where no GPU measures it: 40% of an A100's dense peak, 312 TFLOP/s in bf16 or fp16 and 19.5 in fp32 (PyTorch
+# leaves TF32 off for matrix products), by the stage's `amp` setting
+REFERENCE_FLOPS = {'bf16': 0.4 * 312e12, 'fp16': 0.4 * 312e12, 'none': 0.4 * 19.5e12}
 
-def job_cost(job, data_root, *, preset='paper-vitb', gpus=8, flops_per_s=REFERENCE_FLOPS, settings=None):
+def _copies(cfg):
+    "Checkpoints a run keeps: -last, the final one, one every `save_every` epochs and one at the last epoch."
+    return 2 + cfg['epochs'] // cfg['save_every'] + (cfg['epochs'] % cfg['save_every'] > 0)
+
+def job_cost(job, data_root, *, preset='paper-vitb', gpus=8, throughput=None, settings=None):
     "`dict(videos, steps, gpu_hours, disk_gb)` of one job: its stage's work per clip (`Stage.cost`) times its clips."
     cfg = stage_config(job.stage, preset, seed=job.seed, settings=settings)
     flops, epochs, checkpoint = STAGES[job.stage]().cost(cfg, world=gpus)
     videos = sum(len(read_split(split)) for _, split, _ in paper_sources(job.data, data_root))
     clips = videos // cfg['batch_size'] * cfg['batch_size']                 # batches count clips: an epoch is N clips
-    copies = 2 + cfg['epochs'] // cfg['save_every']                         # -last, the final one, and numbered ones
-    return dict(videos=videos, steps=cfg['epochs'] * (clips // cfg['batch_size']),
-                gpu_hours=flops * epochs * clips / flops_per_s / 3600, disk_gb=copies * checkpoint / 1e9)
+    speed = (throughput or REFERENCE_FLOPS)[cfg['amp']]
+    return dict(videos=videos, steps=cfg['epochs'] * (clips // cfg['batch_size']), amp=cfg['amp'],
+                gpu_hours=flops * epochs * clips / speed / 3600, disk_gb=_copies(cfg) * checkpoint / 1e9)
 
 # %% ../nbs/11a_paper.ipynb #p028
-def measure_throughput(preset='paper-vitb', steps=5, batch=8):
-    "Sustained training FLOP/s of one GPU on the preset's fine-tuning step (bf16 autocast), or None without a GPU."
-    if not torch.cuda.is_available(): return None
-    import time
-    cfg = stage_config('finetune', preset, seed=0)
-    m = create_model(cfg['model'], num_classes=150, img_size=cfg['size'], num_frames=cfg['num_frames']).cuda()
-    opt, x = torch.optim.AdamW(m.parameters(), fused=True), torch.randn(batch, 3, cfg['num_frames'], cfg['size'],
-                                                                        cfg['size'], device='cuda')
+def _step_seconds(m, opt, x, dtype, steps):
     for i in range(steps + 2):
         if i == 2:                                                      # after two warm-up steps
             torch.cuda.synchronize()
             t = time.perf_counter()
-        with torch.autocast('cuda', torch.bfloat16): loss = m(x).float().logsumexp(-1).mean()
+        with torch.autocast('cuda', dtype, enabled=dtype is not None):
+            loss = m(x).float().logsumexp(-1).mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
     torch.cuda.synchronize()
-    return 3 * forward_flops(cfg['model'], cfg['size'], cfg['num_frames']) * batch * steps / (time.perf_counter() - t)
+    return (time.perf_counter() - t) / steps
 
-def plan(jobs, data_root, *, preset='paper-vitb', gpus=8, flops_per_s=None, settings=None):
-    "Every job with its videos, steps, GPU hours and disk, as a table; `flops_per_s` None: `REFERENCE_FLOPS`."
+def measure_throughput(preset='paper-vitb', steps=5, batch=8):
+    "Sustained training FLOP/s of this GPU on the preset's fine-tuning step, per `amp` setting; None without a GPU."
+    if not torch.cuda.is_available(): return None
+    cfg = stage_config('finetune', preset, seed=0)
+    m = create_model(cfg['model'], num_classes=150, img_size=cfg['size'], num_frames=cfg['num_frames']).cuda()
+    opt = torch.optim.AdamW(m.parameters(), fused=True)
+    x = torch.randn(batch, 3, cfg['num_frames'], cfg['size'], cfg['size'], device='cuda')
+    flops = 3 * forward_flops(cfg['model'], cfg['size'], cfg['num_frames']) * batch
+    half, full = (flops / _step_seconds(m, opt, x, dtype, steps) for dtype in (torch.bfloat16, None))
+    del m, opt, x
+    torch.cuda.empty_cache()                                 # leave the GPU to the runs
+    return {'bf16': half, 'fp16': half, 'none': full}
+
+def plan(jobs, data_root, *, preset='paper-vitb', gpus=8, throughput=None, settings=None):
+    "Every job with its videos, steps, precision, GPU hours and disk; `throughput` None: `REFERENCE_FLOPS`."
     rows = [dict(recipe=j.recipe, stage=j.stage, data='+'.join(j.data), seed=j.seed,
-                 **job_cost(j, data_root, preset=preset, gpus=gpus, flops_per_s=flops_per_s or REFERENCE_FLOPS,
+                 **job_cost(j, data_root, preset=preset, gpus=gpus, throughput=throughput,
                             settings=settings)) for j in jobs]
     return pd.DataFrame(rows)
 
-def plan_summary(table, gpus, flops_per_s=None):
+def plan_summary(table, gpus, throughput=None):
     "The plan's totals in words: GPU hours, wall-clock days on `gpus`, disk, and where the throughput came from."
     hours, disk = table['gpu_hours'].sum(), table['disk_gb'].sum()
-    source = (f'measured here: {flops_per_s / 1e12:.0f} TFLOP/s per GPU' if flops_per_s else
-              f'reference throughput {REFERENCE_FLOPS / 1e12:.0f} TFLOP/s per GPU (40% of an A100 bf16 peak)')
-    return (f'{len(table)} runs, {hours:,.0f} GPU hours of compute ({hours / gpus / 24:.1f} days on {gpus} GPUs; {source}; '
-            f'a lower bound where decoding video is slower), {disk / 1e3:.2f} TB of checkpoints')
+    t = throughput or REFERENCE_FLOPS
+    source = ('measured on this GPU' if throughput else 'reference: 40% of an A100 peak') + \
+        f', {t["bf16"] / 1e12:.0f} TFLOP/s in bf16, {t["none"] / 1e12:.1f} in fp32'
+    fp32 = table.loc[table['amp'] == 'none', 'gpu_hours'].sum()
+    return (f'{len(table)} runs, {hours:,.0f} GPU hours of compute, {fp32:,.0f} of them in fp32 '
+            f'({hours / gpus / 24:.1f} days on {gpus} GPUs; {source}; a lower bound where decoding video is slower), '
+            f'{disk / 1e3:.2f} TB of checkpoints')
 
 # %% ../nbs/11a_paper.ipynb #p030
 class Interrupted(RuntimeError):
@@ -238,12 +260,14 @@ def run_paper(jobs, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', s
 def paper_benchmark(data_root, out='runs/paper', *, datasets=PAPER_DOWNSTREAM, recipes=RECIPES, seeds=2, settings=None,
                     gpus=8, workers=8, preset='paper-vitb', dry_run=False, decode=True, init=()):
     "Check, price and (unless `dry_run`) run the paper's benchmark or a subset; returns the plan table."
+    for k in ('seed', 'workers'):                            # the benchmark's own: refused here, not in every run
+        if k in (settings or {}): raise ValueError(f'settings: {k} is set by the benchmark (seeds=, workers=)')
     jobs = paper_jobs(out, datasets=datasets, recipes=recipes, seeds=tuple(range(seeds)))
     names = check_plan(data_root, jobs, init=init, preset=preset, decode=decode, workers=workers)
     print(f'dry run: every card, list, label, sampled video and checkpoint is in place for {", ".join(names)}')
-    flops = measure_throughput(preset)
-    table = plan(jobs, data_root, preset=preset, gpus=gpus, flops_per_s=flops, settings=settings)
-    print(plan_summary(table, gpus, flops))
+    speed = measure_throughput(preset)
+    table = plan(jobs, data_root, preset=preset, gpus=gpus, throughput=speed, settings=settings)
+    print(plan_summary(table, gpus, speed))
     kw = dict(data_root=data_root, out=out, gpus=gpus, workers=workers, preset=preset, settings=settings)
     if dry_run: print('\n'.join(paper_commands(jobs, **kw)))
     else: run_paper(jobs, **kw)

@@ -23,8 +23,9 @@ __all__ = ['log', 'RUN_FILES', 'follow_launcher', 'init_distributed', 'mean_over
 # %% ../nbs/07_runs.ipynb #704c8152
 def follow_launcher():
     "Under torchrun: die with the launcher (its ranks run in sessions of their own) and leave INFO lines to rank 0."
+    launcher = os.getppid()
     die_with_parent()                                  # SIGTERM when torchrun dies: the run saves and stops
-    if os.getppid() == 1: raise SystemExit(143)        # the launcher died before that took hold
+    if os.getppid() != launcher: raise SystemExit(143)   # it died before that took hold
     if int(os.environ.get('RANK', 0)): logging.getLogger('ppma').setLevel(logging.WARNING)
 
 def init_distributed(device=None):

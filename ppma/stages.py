@@ -28,12 +28,16 @@ from .runs import Logger, Preempted, finished_summary, init_distributed, lock_ru
 from .sources import as_list
 
 # %% auto #0
-__all__ = ['MIX_KEYS', 'STAGES', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid', 'clip_mixup',
-           'mix_clips', 'Classify', 'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached',
+__all__ = ['MIX_KEYS', 'STAGES', 'passes', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid',
+           'clip_mixup', 'mix_clips', 'Classify', 'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached',
            'check_architecture', 'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of',
            'load_plugins']
 
 # %% ../nbs/07b_stages.ipynb #a1561bee
+def passes(cfg):
+    "Forward passes' worth of work in a training step: forward, backward (2x), and the forward again when checkpointing."
+    return 4 if cfg['grad_checkpointing'] else 3
+
 class Stage:
     "A stage of PPMA's recipe; subclasses define `build` and `loss` and override what else differs."
     settings, labels, reads, previous, from_scratch, needs_init = {}, True, 'train', None, False, None
@@ -77,7 +81,7 @@ class Stage:
 
     def cost(self, cfg, *, world=1):
         "`(FLOPs per training clip, epochs of that work, bytes per checkpoint)`, to price a run (`ppma.paper`)."
-        flops = 3 * forward_flops(cfg['model'], cfg['size'], cfg['num_frames'])      # forward and backward
+        flops = passes(cfg) * forward_flops(cfg['model'], cfg['size'], cfg['num_frames'])
         return flops, cfg['epochs'], 12 * param_count(cfg['model'], size=cfg['size'], frames=cfg['num_frames'])
 
 # %% ../nbs/07b_stages.ipynb #bea47a30
@@ -151,7 +155,7 @@ class MAE(Stage):
 
     def cost(self, cfg, *, world=1):          # the encoder sees the visible tokens, the decoder all of them
         size, frames = cfg['size'], cfg['num_frames']
-        flops = 3 * forward_flops(cfg['model'], size, frames, keep=1 - cfg['mask_ratio'], decoder=True)
+        flops = passes(cfg) * forward_flops(cfg['model'], size, frames, keep=1 - cfg['mask_ratio'], decoder=True)
         return flops, cfg['epochs'], 12 * param_count(cfg['model'], mae=True, size=size, frames=frames)
 
     def after_checkpoint(self, run, datasets, epoch):

@@ -94,9 +94,11 @@ def test_the_dry_run_flags_what_the_runs_would_hit(tmp_path):
     (data / 'ikea_fa' / 'train.csv').write_text('\n'.join(l for l in lines if not l.endswith(';11')) + '\n')
     vitb = tmp_path / 'vitb.pt'
     save_checkpoint(vitb, create_model('vit_tiny', img_size=32, num_frames=4))   # 192 wide: not the preset's ViT-B
+    junk = write_garbage(tmp_path / 'junk.pt', 300)
     with pytest.raises(ValueError) as e:
-        check_plan(data, jobs, init=[vitb], workers=1)
+        check_plan(data, jobs, init=[vitb, junk, tmp_path / 'gone.pt'], workers=1)
     msg = str(e.value)
+    assert f'- {junk}: ' in msg and f'checkpoint {tmp_path / "gone.pt"} not found' in msg   # unreadable, missing
     assert 'cannot decode train/00003.MP4' in msg
     assert 'validation label(s) [11] never occur in the train list' in msg
     assert f'init {vitb}: 192 wide, 12 blocks, but preset paper-vitb builds vit_base (768 wide, 12 blocks)' in msg
@@ -112,6 +114,9 @@ def test_disk_and_gpu_hours_follow_the_model_not_the_gpu_count(tmp_path):
     assert one.gpu_hours[probe].sum() < eight.gpu_hours[probe].sum() / 10   # one process caches the probe's features
     assert (eight.gpu_hours[~probe] == one.gpu_hours[~probe]).all()    # GPU hours do not grow with the GPU count
     assert ft.steps == 30 * (1781 // 32)                    # IKEA's 1781 training videos, batch 32, 30 epochs
+    assert 4.0 < ft.disk_gb < 4.3                            # -last, final, epochs 25 and 30: 4 x 1.04 GB
+    bf16 = plan(jobs, data, settings={'amp': 'bf16'}).set_index('stage').loc['finetune']
+    assert ft.amp == 'none' and ft.gpu_hours == pytest.approx(16 * bf16.gpu_hours)   # fp32 priced as fp32
 
 
 def test_train_refuses_vitb_inits_under_the_tiny_preset(tmp_path, toy):

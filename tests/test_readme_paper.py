@@ -61,3 +61,12 @@ def test_each_paper_command_runs(k, data, tmp_path):
     assert 'GPU hours of compute' in shown and 'TB of checkpoints' in shown
     if 'dry' not in ' '.join(tiny_form(cmd, data, tmp_path)):                 # the run itself: its report
         assert (tmp_path / 'runs' / 'report' / 'results_table.md').read_text().count('| random_init |') == 2
+
+
+def test_the_readme_states_the_cost_the_script_computes():
+    "The README's GPU hours and disk are what `benchmarks/paper_cost.py --gpus 8` prints today, not a stale figure."
+    out = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'paper_cost.py'), '--gpus', '8'], capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    hours, fp32, tb = re.search(r'([\d,]+) GPU hours of compute, ([\d,]+) of them in fp32.*?([\d.]+) TB', out).groups()
+    readme = ' '.join((ROOT / 'README.md').read_text().split())
+    assert f'{hours} GPU hours of compute' in readme and f'{fp32} of them in the fp32' in readme and f'{tb} TB' in readme
