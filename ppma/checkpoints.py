@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from .core import atomic_path, get_logger
-from .models import MAEVideoViT, VideoViT
+from .models import ARCHITECTURES, MAEVideoViT, VideoViT
+from .sources import as_list
 
 log = get_logger('ppma.checkpoints')
 
@@ -18,7 +19,7 @@ log = get_logger('ppma.checkpoints')
 __all__ = ['log', 'MODEL_CLASSES', 'HF_LAYER', 'CONVERTERS', 'unwrap', 'save_checkpoint', 'torch_file', 'load_checkpoint',
            'build_model', 'from_omnivision', 'from_videomae', 'from_hf', 'from_ppma', 'detect_format',
            'read_state_dict', 'load_state_dicts', 'canonical_state_dict', 'load_pretrained', 'load_init', 'export_hf',
-           'hf_config', 'vit_args', 'encoder_args', 'checkpoint_args', 'load_any']
+           'hf_config', 'vit_args', 'encoder_args', 'checkpoint_args', 'check_architecture', 'load_any']
 
 # %% ../nbs/05_checkpoints.ipynb #c005
 MODEL_CLASSES = {'VideoViT': VideoViT, 'MAEVideoViT': MAEVideoViT}
@@ -273,9 +274,11 @@ def vit_args(canon, config=None):
         raise ValueError(f'not a video ViT: no patch embedding or blocks among its keys (first keys: {list(canon)[:5]})')
     w = canon['patch_embed.proj.weight']
     dim, depth = w.shape[0], 1 + max(int(k.split('.')[1]) for k in canon if k.startswith('blocks.'))
+    own = next((a for a in ARCHITECTURES.values() if (a['embed_dim'], a['depth']) == (dim, depth)), {})   # ours
     args = dict(embed_dim=dim, depth=depth, in_chans=w.shape[1], tubelet_size=w.shape[2], patch_size=w.shape[3],
-                num_heads=max(1, dim // 64), mlp_ratio=canon['blocks.0.mlp.fc1.weight'].shape[0] / dim,
-                num_classes=canon['head.weight'].shape[0] if 'head.weight' in canon else 0)
+                num_heads=own.get('num_heads', max(1, dim // 64)), mlp_ratio=canon['blocks.0.mlp.fc1.weight'].shape[0] / dim,
+                num_classes=canon['head.weight'].shape[0] if 'head.weight' in canon else 0,
+                **{k: own[k] for k in ('img_size', 'num_frames') if k in own})
     if config: args.update(num_heads=config['num_attention_heads'], img_size=config['image_size'], num_frames=config['num_frames'])
     return args
 
@@ -294,6 +297,19 @@ def checkpoint_args(src, canon=None):
     if not hf_config(src): log.info(f'{src if isinstance(src, (str, Path)) else "state dict"}: {args["num_heads"]} heads '
                                     'assumed (64 channels each): a foreign file does not say; give num_heads if it differs')
     return args
+
+def check_architecture(cfg, init):
+    """Refuse checkpoints of another width or depth than the preset builds: averaging ViT-B encoders under the
+    tiny-cpu preset (64 px, 8 frames, its learning rates) would train without error and mean nothing."""
+    if cfg['partial_init']: return
+    want = ARCHITECTURES[cfg['model']]
+    for p in as_list(init):
+        try: args = checkpoint_args(p)
+        except Exception: continue                    # unreadable here: the loader names the problem
+        if (args['embed_dim'], args['depth']) == (want['embed_dim'], want['depth']): continue
+        raise ValueError(f'init {p}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} '
+                         f'builds {cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset '
+                         'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
 
 def load_any(src, defaults=None, **overrides):
     "A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it lacks)."

@@ -128,9 +128,10 @@ def cmd_train(a):
 # %% ../nbs/10_cli.ipynb #c011
 def cmd_evaluate(a):
     from ppma.training import train
+    given = dict(size=a.img_size, num_frames=a.num_frames, num_heads=a.num_heads, allow_missing=a.allow_missing or None)
     s = train('evaluate', a.preset, recipe=a.recipe, data=a.data, data_root=a.root, split=a.split, init=a.checkpoint,
-              out_dir=a.out_dir, workers=a.workers,
-              results=a.results, test_clips=a.clips, test_crops=a.crops)
+              out_dir=a.out_dir, workers=a.workers, results=a.results, test_clips=a.clips, test_crops=a.crops,
+              **{k: v for k, v in given.items() if v is not None})
     print(f'{a.checkpoint}: {s["val"]}')
     return 0
 
@@ -278,6 +279,10 @@ def _evaluate_command(sub):
     ev.add_argument('--clips', type=int, help="clips per video (default: the preset's, 2)")
     ev.add_argument('--crops', type=int, help="crops per clip (default: the preset's, 3)")
     _workers(ev, what='data-loading processes')
+    ev.add_argument('--allow-missing', action='store_true', help='score the videos present; the row records the missing')
+    ev.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
+    ev.add_argument('--img-size', type=int, help='input side to build for, where the checkpoint cannot say')
+    ev.add_argument('--num-frames', type=int, help='input frames to build for, where the checkpoint cannot say')
     ev.set_defaults(fn=cmd_evaluate)
 
 # %% ../nbs/10_cli.ipynb #c019b

@@ -33,10 +33,11 @@ def _parse_line(line):
         if len(parts) != 2: raise ValueError('expected "path;label" or "path label"')
         path, label = parts
     if not path.strip(): raise ValueError('empty path')
-    try: label = int(label)
-    except ValueError: raise ValueError(f'label {label.strip()!r} is not an integer') from None
-    if label < 0: raise ValueError(f'negative label {label}')
-    return path.strip(), label
+    label = label.strip()
+    if label.startswith('-') and label[1:].isascii() and label[1:].isdigit(): raise ValueError(f'negative label {label}')
+    # int() also reads '1_0' as 10 and full-width digits as numbers: a label is ASCII digits only
+    if not (label.isascii() and label.isdigit()): raise ValueError(f'label {label!r} is not a whole number (0-9 only)')
+    return path.strip(), int(label)
 
 def check_rel(rel, allow_absolute=False):
     "Refuse a listed path that is absolute or climbs out of the dataset root with `..` (lexically: no disk access)."

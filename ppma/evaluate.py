@@ -101,7 +101,7 @@ def predict_views(model, dataset, *, device='cpu', head=None, softmax=False, ran
 
 # %% ../nbs/06_evaluate.ipynb #c011
 COLUMNS = ['recipe', 'checkpoint', 'dataset', 'protocol', 'seed', 'top1', 'top5', 'mean_class', 'videos', 'run_dir',
-           'date', 'git_commit', 'versions', 'command', 'preset', 'img_size', 'num_frames']   # new columns go last
+           'date', 'git_commit', 'versions', 'command', 'preset', 'img_size', 'num_frames', 'missing']   # new columns last
 
 def file_hash(path, n=16):
     "First `n` hex digits of the SHA-256 of a file, or of a folder's files (names and bytes, e.g. a HF folder)."
@@ -198,7 +198,7 @@ def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None)
         append_result(run.results, dict(recipe=run.recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
                                         seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'], mean_class=m['mean_class'],
                                         videos=m['videos'], run_dir=str(run.out), preset=run.cfg['preset'],
-                                        img_size=run.cfg['size'], num_frames=run.cfg['num_frames']))
+                                        img_size=run.cfg['size'], num_frames=run.cfg['num_frames'], missing=getattr(source, 'missing', 0)))
     return summary_of(m, source.name)
 
 def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpoint=None, workers=0):

@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .checkpoints import checkpoint_args
+from .checkpoints import check_architecture, checkpoint_args
 from .core import atomic_write_text, check_names, get_logger
 from .data import card_split, load_card, read_split
 from .models import create_model, forward_flops
 from .prepare import sample_exists, scan_split
-from .stages import STAGES, check_architecture
+from .stages import STAGES
 from .training import stage_config
 
 log = get_logger('ppma.paper')

@@ -12,12 +12,13 @@ import torch
 
 from .core import CARDS_DIR, get_logger, mix_seed
 from .data import card_classes, card_split, load_card, read_split
+from .prepare import sample_exists
 
 log = get_logger('ppma.sources')
 
 # %% auto #0
-__all__ = ['log', 'Source', 'as_list', 'is_split_list', 'load_source', 'load_sources', 'check_labels', 'validation_sources',
-           'OneSourceBatches']
+__all__ = ['log', 'Source', 'as_list', 'is_split_list', 'load_source', 'load_sources', 'check_labels', 'drop_missing',
+           'validation_sources', 'OneSourceBatches']
 
 # %% ../nbs/01a_sources.ipynb #f028612e
 @dataclass
@@ -29,6 +30,7 @@ class Source:
     num_classes: int
     label_space: str
     classes: list | None = None
+    missing: int = 0                 # listed videos not on disk, left out by allow_missing
 
 def as_list(x):
     "None -> [], a comma-separated string -> its parts, a path or scalar -> [it], a list -> itself."
@@ -82,11 +84,15 @@ def load_sources(data, data_root=None, *, split=None, which='train', allow_absol
     if len(splits) != len(items): raise ValueError(f'split: {len(splits)} lists for {len(items)} datasets')
     return [load_source(i, r, split=s, which=which, allow_absolute=allow_absolute) for i, r, s in zip(items, roots, splits)]
 
-def check_labels(sources):
-    "Refuse a row whose label is outside its dataset's classes (the card's `num_classes`)."
+def check_labels(sources, *, classify=False):
+    "Refuse a label outside its dataset's classes; when training a classifier, a list with one class (nothing to learn)."
     for s in sources:
         bad = [(r, l) for r, l in s.rows if l >= s.num_classes]
         if bad: raise ValueError(f'{s.name}: label {bad[0][1]} of {bad[0][0]} is outside its {s.num_classes} classes')
+        seen = {l for _, l in s.rows}
+        if classify and len(seen) == 1:
+            raise ValueError(f'{s.name}: every training row has label {seen.pop()}: one class leaves nothing to learn '
+                             '(the loss falls to 0 and accuracy reads 100%)')
 
 # %% ../nbs/01a_sources.ipynb #e60e7163
 def _held_out(v, train_src, where):
@@ -99,6 +105,18 @@ def _held_out(v, train_src, where):
     if both: raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must be held out')
     v.name, v.num_classes, v.label_space, v.classes = train_src.name, train_src.num_classes, train_src.label_space, train_src.classes
     return [v]
+
+def drop_missing(source, *, allow_missing=False):
+    "Refuse held-out videos missing on disk (a score on a subset reads like one on the whole), or leave out and count them."
+    gone = [r for r, _ in source.rows if not sample_exists(source.root, r)]
+    if not gone: return source
+    what = f'{source.name}: {len(gone)} of {len(source.rows)} held-out videos are missing under {source.root}, e.g. {gone[0]}'
+    if len(gone) == len(source.rows): raise ValueError(what)
+    if not allow_missing: raise ValueError(f'{what}; allow_missing=True / --allow-missing scores the rest and records the count')
+    log.warning(f'{what}: scored without them (the results row records {len(gone)} missing)')
+    left_out = set(gone)
+    source.rows, source.missing = [row for row in source.rows if row[0] not in left_out], len(gone)
+    return source
 
 def validation_sources(data, val, sources, allow_absolute=False):
     "The held-out `Source` of a run (a list of zero or one): `val=True` the card's list, a path that list, False none."

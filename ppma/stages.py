@@ -16,13 +16,13 @@ from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 
-from .checkpoints import checkpoint_args, load_any, load_init, save_checkpoint, unwrap
+from .checkpoints import check_architecture, checkpoint_args, load_any, load_init, save_checkpoint, unwrap
 from .core import atomic_path, mix_seed
 from .data import MEAN, STD, VideoClipDataset, collate
 from .engine import Run, build_optimizer, build_scheduler, fit, save_run, train_stage
 from .evaluate import AverageWrapper, average_states, encoder_states, evaluate_sources, score
 from .masking import make_mask
-from .models import (ARCHITECTURES, VideoViT, create_model, extract_features, forward_flops, param_count, patchify,
+from .models import (VideoViT, create_model, extract_features, forward_flops, param_count, patchify,
                          unpatchify)
 from .runs import Logger, Preempted, finished_summary, init_distributed, lock_run, run_status, should_stop
 from .sources import as_list
@@ -30,8 +30,7 @@ from .sources import as_list
 # %% auto #0
 __all__ = ['MIX_KEYS', 'STAGES', 'passes', 'Stage', 'Classifier', 'head_index', 'MAE', 'mae_heldout', 'reconstruction_grid',
            'clip_mixup', 'mix_clips', 'Classify', 'Align', 'Finetune', 'LinearProbe', 'view_features', 'probe_cached',
-           'check_architecture', 'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of',
-           'load_plugins']
+           'encoders_to_average', 'fixed_average', 'Average', 'Evaluate', 'recipe_of', 'load_plugins']
 
 # %% ../nbs/07b_stages.ipynb #a1561bee
 def passes(cfg):
@@ -329,19 +328,6 @@ def probe_cached(run, sources, val_sources, workers=0):
 # %% ../nbs/07b_stages.ipynb #24d77918
 MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the average stage's own settings
 
-def check_architecture(cfg, init):
-    """Refuse checkpoints of another width or depth than the preset builds: averaging ViT-B encoders under the
-    tiny-cpu preset (64 px, 8 frames, its learning rates) would train without error and mean nothing."""
-    if cfg['partial_init']: return
-    want = ARCHITECTURES[cfg['model']]
-    for p in as_list(init):
-        try: args = checkpoint_args(p)
-        except Exception: continue                    # unreadable here: the loader names the problem
-        if (args['embed_dim'], args['depth']) == (want['embed_dim'], want['depth']): continue
-        raise ValueError(f'init {p}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} '
-                         f'builds {cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset '
-                         'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
-
 def encoders_to_average(cfg, init):
     "Encoder states of the checkpoints (or PPMA ensemble file) in `init`, and an empty `VideoViT` of their shape."
     check_architecture(cfg, init)
@@ -407,9 +393,11 @@ class Evaluate(Stage):
     settings = {'paper-vitb': dict(batch_size=1, epochs=0), 'tiny-cpu': dict(batch_size=1, epochs=0)}
     reads, protocol, min_epochs = 'val', 'evaluate', 0
 
-    def start(self, cfg, sources, val_sources, *, init, out_dir, recipe, results, **job):
+    def start(self, cfg, sources, val_sources, *, init, out_dir, recipe, results, overrides=None, **job):
         if init is None: raise ValueError('evaluate: give the checkpoint to score as init')
-        model = load_any(init, defaults=dict(img_size=cfg['size'], num_frames=cfg['num_frames']))
+        given = {k: (overrides or {}).get(s) for k, s in (('img_size', 'size'), ('num_frames', 'num_frames'))}
+        forced = {k: v for k, v in {**given, 'num_heads': cfg['num_heads']}.items() if v is not None}   # the user's word
+        model = load_any(init, defaults=dict(img_size=cfg['size'], num_frames=cfg['num_frames']), **forced)
         cfg = {**cfg, 'size': model.config['img_size'], 'num_frames': model.config['num_frames']}
         for s in sources:
             if model.num_classes != s.num_classes:

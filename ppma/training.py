@@ -12,7 +12,7 @@ import torch
 
 from .core import check_names, get_logger, nearest, read_jsonl, repo_root
 from .models import ARCHITECTURES
-from .sources import as_list, check_labels, load_sources, validation_sources
+from .sources import as_list, check_labels, drop_missing, load_sources, validation_sources
 from .stages import STAGES
 from .synth import make_synth
 
@@ -34,7 +34,8 @@ PRESETS = {
 DEFAULTS = dict(accum=1, save_every_steps=0, partial_init=False, allow_absolute=False, clip_grad=None, layer_decay=None,
                 drop_path=0.0, mixup=0.0, cutmix=0.0, smoothing=0.0, rand_aug=False, erase_p=0.0, repeat=1, betas=(0.9, 0.999),
                 cache_features=False, grad_checkpointing=False, eval_every=0, mix='fixed', mix_weights=None, mix_mode='model',
-                then='linear_probe', softmax_views=False, sweep_points=5, crop_scale=(0.08, 1.0), cache=False)
+                then='linear_probe', softmax_views=False, sweep_points=5, crop_scale=(0.08, 1.0), cache=False,
+                allow_missing=False, num_heads=None)
 RUN_KEYS = ('seed', 'device', 'partial_init', 'allow_absolute')                # settings of a run, not of a preset
 CHOICES = dict(amp=('none', 'fp16', 'bf16'), mask=('random', 'tube'), decoder_type=('ppma', 'videomae'),
                mix=('fixed', 'sweep', 'learned'), mix_mode=('model', 'layer'), then=('linear_probe', 'finetune'))
@@ -146,8 +147,10 @@ def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, s
     data = data or str(default_data())
     cls = STAGES[stage]
     sources = load_sources(data, data_root, split=split, which=cls.reads, allow_absolute=cfg['allow_absolute'])
-    check_labels(sources)
+    check_labels(sources, classify=cls.labels and cls.reads == 'train')
     val_sources = validation_sources(data, val, sources, cfg['allow_absolute']) if cls.reads == 'train' else []
+    for s in val_sources if cls.reads == 'train' else sources:       # before any training, not after it
+        drop_missing(s, allow_missing=cfg['allow_missing'])
     init = _init_of(stage, init)
     _check_batch(cfg, sources)
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage

@@ -1,0 +1,106 @@
+"Reliability, second round (issue 27): evaluations that score what was asked, lists read strictly, refusals up front."
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from ppma.checkpoints import save_checkpoint
+from ppma.cli import main
+from ppma.data import read_split
+from ppma.models import create_model
+
+from conftest import TINY
+
+SETS = [a for k, v in TINY.items() if k != 'workers' for a in ('--set', f'{k}={v}')]
+
+
+def train_args(toy, stage, out, *extra):
+    return ['train', '--stage', stage, '--data', str(toy), '--epochs', '1', '--batch-size', '6', '--workers', '0',
+            '--out-dir', str(out), *SETS, *extra]
+
+
+def evaluate_args(ck, data, tmp_path, *extra):
+    return ['evaluate', str(ck), str(data), str(Path(data).parent), '--out-dir', str(tmp_path / 'ev'), '--clips', '1',
+            '--crops', '1', '--workers', '0', *extra]
+
+
+# 6. a plain state dict of the project's own model was rebuilt with 2 heads (of 4) at 224 px and 16 frames
+def test_a_plain_state_dict_of_our_model_is_rebuilt_as_it_was(toy, tmp_path):
+    out = tmp_path / 'ft'
+    assert main(train_args(toy, 'finetune', out, '--set', 'size=64', '--set', 'num_frames=8')) == 0
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    torch.save(ck['model'], tmp_path / 'plain.pt')                     # weights only: no arguments saved beside them
+    assert main(evaluate_args(out / 'checkpoint.pt', toy, tmp_path, '--recipe', 'ours')) == 0
+    assert main(evaluate_args(tmp_path / 'plain.pt', toy, tmp_path, '--recipe', 'plain')) == 0
+    rows = pd.read_csv(tmp_path / 'results.csv').set_index('recipe')
+    assert (rows.loc['plain', 'img_size'], rows.loc['plain', 'num_frames']) == (64, 8)   # vit_tiny_cpu's, not 224/16
+    assert rows.loc['plain', 'top1'] == rows.loc['ours', 'top1'] and rows.loc['plain', 'top5'] == rows.loc['ours', 'top5']
+    ev = [pd.read_json(p, typ='series') for p in sorted((tmp_path / 'ev').glob('eval-*.json'))]
+    assert ev
+
+
+def test_evaluate_takes_the_sizes_a_file_cannot_say(toy, tmp_path):
+    "A foreign layout of unknown heads and sizes: --num-heads, --img-size, --num-frames build it, the row records them."
+    m = create_model('vit_tiny', num_classes=3, img_size=48, num_frames=4, depth=2)    # 192 wide, 2 blocks: not ours
+    torch.save(m.state_dict(), tmp_path / 'foreign.pt')
+    assert main(evaluate_args(tmp_path / 'foreign.pt', toy, tmp_path, '--num-heads', '3', '--img-size', '48',
+                              '--num-frames', '4')) == 0
+    row = pd.read_csv(tmp_path / 'results.csv').iloc[-1]
+    assert (row.img_size, row.num_frames) == (48, 4)
+
+
+# 7. four of six validation videos missing: evaluate exited 0 with a top-1 over two videos
+def test_evaluate_refuses_missing_videos_unless_allowed_and_records_them(toy, tmp_path):
+    out = tmp_path / 'ft'
+    assert main(train_args(toy, 'finetune', out)) == 0
+    data = tmp_path / 'data'
+    shutil.copytree(Path(toy).parent, data, symlinks=True)
+    gone = [r for r, _ in read_split(data / 'val.csv')][:4]
+    for r in gone: (data / r).unlink()
+    card = data / Path(toy).name
+    assert main(evaluate_args(out / 'checkpoint.pt', card, tmp_path)) == 2
+    assert not (tmp_path / 'results.csv').exists() or len(pd.read_csv(tmp_path / 'results.csv')) == 1
+    assert main(evaluate_args(out / 'checkpoint.pt', card, tmp_path, '--allow-missing')) == 0
+    row = pd.read_csv(tmp_path / 'results.csv').iloc[-1]
+    assert (row.videos, row.missing) == (2, 4)
+
+
+def test_evaluate_names_the_missing_videos(toy, tmp_path, capsys):
+    out = tmp_path / 'ft'
+    assert main(train_args(toy, 'finetune', out)) == 0
+    data = tmp_path / 'data'
+    shutil.copytree(Path(toy).parent, data, symlinks=True)
+    first = read_split(data / 'val.csv')[0][0]
+    (data / first).unlink()
+    assert main(evaluate_args(out / 'checkpoint.pt', data / Path(toy).name, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert '1 of 6 held-out videos are missing' in err and first in err and '--allow-missing' in err
+
+
+# 9. smaller: an all-missing validation list found only after training; a one-class list; labels read loosely
+def test_an_all_missing_validation_list_is_refused_before_training(toy, tmp_path, capsys):
+    val = tmp_path / 'val.csv'
+    val.write_text('nowhere/a.mp4;0\nnowhere/b.mp4;1\n')
+    out = tmp_path / 'run'
+    assert main(train_args(toy, 'finetune', out, '--val', str(val))) == 2
+    assert '2 of 2 held-out videos are missing' in capsys.readouterr().err and not out.exists()
+
+
+def test_a_one_class_list_is_refused_for_a_classifier(toy, tmp_path, capsys):
+    root = Path(toy).parent
+    one = tmp_path / 'one.csv'
+    one.write_text(''.join(l + '\n' for l in (root / 'train.csv').read_text().splitlines() if l.endswith(';0')))
+    shutil.copytree(root / 'train', tmp_path / 'train', symlinks=True)
+    out = tmp_path / 'run'
+    assert main(train_args(one, 'finetune', out, '--no-val', '--data-root', str(tmp_path))) == 2
+    assert 'one class leaves nothing to learn' in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize('label', ['1_0', '\uff11', '+1'])
+def test_a_label_is_plain_digits(tmp_path, label):
+    "int() reads '1_0' as 10 and a full-width one as 1: both were taken as labels."
+    (tmp_path / 'l.csv').write_text(f'a.mp4;0\nb.mp4;{label}\n')
+    with pytest.raises(ValueError, match=r'l\.csv, line 2: label .* is not a whole number'):
+        read_split(tmp_path / 'l.csv')
