@@ -62,8 +62,11 @@ def _class_names(a, model):
 
 def cmd_convert(a):
     from ppma.checkpoints import export_hf, load_any, save_checkpoint
+    from ppma.core import replace_folder
+    if Path(a.dst).exists() and not a.overwrite: raise ValueError(f'{a.dst} exists: --overwrite replaces it')
     model = load_any(a.src, **_arch(a))
-    out = export_hf(model, a.dst, classes=_class_names(a, model)) if a.to == 'hf' else save_checkpoint(a.dst, model)
+    if a.to == 'hf': out = replace_folder(a.dst, lambda tmp: export_hf(model, tmp, classes=_class_names(a, model)))
+    else: out = save_checkpoint(a.dst, model)
     print(f'wrote {out}: {type(model).__name__} {model.embed_dim} wide, {len(model.blocks)} blocks, '
           f'{model.num_classes} classes')
     return 0
@@ -339,6 +342,7 @@ def _model_commands(sub):
     cv.add_argument('dst', help='the file (--to ppma) or folder (--to hf) to write')
     cv.add_argument('--to', choices=['ppma', 'hf'], required=True, help='ours (a .pt file) or a Hugging Face folder')
     cv.add_argument('--classes', help="data card of the Hugging Face folder's class names (default: the run's)")
+    cv.add_argument('--overwrite', action='store_true', help='replace an existing dst (a folder as a whole)')
     cv.set_defaults(fn=cmd_convert)
     f = sub.add_parser('features', help='pooled features of every video of a split')
     f.add_argument('checkpoint', help='the encoder to read features with')

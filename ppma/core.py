@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path', 'atomic_write_text', 'clean_stale',
-           'append_jsonl', 'read_jsonl', 'mix_seed', 'seed_everything', 'seeded', 'get_logger', 'repo_root',
-           'run_with_timeout', 'die_with_parent', 'process_pool', 'check_output_dir', 'nearest', 'check_names',
-           'VideoWriter', 'write_video']
+__all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path', 'atomic_write_text', 'replace_folder',
+           'clean_stale', 'append_jsonl', 'read_jsonl', 'mix_seed', 'seed_everything', 'seeded', 'get_logger',
+           'repo_root', 'run_with_timeout', 'die_with_parent', 'process_pool', 'check_output_dir', 'nearest',
+           'check_names', 'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
@@ -50,6 +50,25 @@ def atomic_write_text(path, text):
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: tmp.write_text(text, encoding='utf-8')
     return Path(path)
+
+def replace_folder(path, write):
+    """Make a folder with `write(tmp)` beside `path`, then swap it in whole: no file of the old one stays (a stale
+    shard or index), and a failed write leaves the old one as it was. Modes follow the umask."""
+    path = Path(path)
+    tmp, old = (path.with_name(f'.{path.name}.ppma{os.getpid()}.{what}') for what in ('tmp', 'old'))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+        for p in [tmp, *tmp.rglob('*')]: os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~_umask())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists() or path.is_symlink(): os.replace(path, old)
+    os.replace(tmp, path)
+    if old.is_dir(): shutil.rmtree(old)
+    elif old.exists(): old.unlink()
+    return path
 
 # %% ../nbs/00_core.ipynb #ciuzdtf
 def _alive(pid):

@@ -198,7 +198,8 @@ def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None)
         append_result(run.results, dict(recipe=run.recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
                                         seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'], mean_class=m['mean_class'],
                                         videos=m['videos'], run_dir=str(run.out), preset=run.cfg['preset'],
-                                        img_size=run.cfg['size'], num_frames=run.cfg['num_frames'], missing=getattr(source, 'missing', 0)))
+                                        img_size=run.cfg['size'], num_frames=run.cfg['num_frames'],
+                                        missing=getattr(source, 'missing', 0)))
     return summary_of(m, source.name)
 
 def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpoint=None, workers=0):

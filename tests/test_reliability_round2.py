@@ -104,3 +104,33 @@ def test_a_label_is_plain_digits(tmp_path, label):
     (tmp_path / 'l.csv').write_text(f'a.mp4;0\nb.mp4;{label}\n')
     with pytest.raises(ValueError, match=r'l\.csv, line 2: label .* is not a whole number'):
         read_split(tmp_path / 'l.csv')
+
+
+# 5. convert overwrote a checkpoint without a word; in a Hugging Face folder it left an old shard and a stale index
+def test_convert_keeps_an_existing_target_unless_told(toy, tmp_path, capsys):
+    out = tmp_path / 'ft'
+    assert main(train_args(toy, 'finetune', out)) == 0
+    mine = tmp_path / 'mine.pt'
+    mine.write_bytes(b'a checkpoint of mine')
+    assert main(['convert', str(out / 'checkpoint.pt'), str(mine), '--to', 'ppma']) == 2
+    assert '--overwrite' in capsys.readouterr().err and mine.read_bytes() == b'a checkpoint of mine'
+    assert main(['convert', str(out / 'checkpoint.pt'), str(mine), '--to', 'ppma', '--overwrite']) == 0
+    assert torch.load(mine, weights_only=True)['format'] == 'ppma'
+
+
+def test_convert_replaces_a_hugging_face_folder_whole_with_the_umasks_modes(toy, tmp_path):
+    pytest.importorskip('transformers')
+    import os
+    out, hf = tmp_path / 'ft', tmp_path / 'hf'
+    assert main(train_args(toy, 'finetune', out)) == 0
+    hf.mkdir()
+    for stale in ('pytorch_model-00001-of-00002.bin', 'model.safetensors.index.json'): (hf / stale).write_text('old')
+    assert main(['convert', str(out / 'checkpoint.pt'), str(hf), '--to', 'hf']) == 2
+    assert sorted(p.name for p in hf.iterdir()) == ['model.safetensors.index.json', 'pytorch_model-00001-of-00002.bin']
+    old = os.umask(0o022)
+    try: assert main(['convert', str(out / 'checkpoint.pt'), str(hf), '--to', 'hf', '--overwrite']) == 0
+    finally: os.umask(old)
+    names = sorted(p.name for p in hf.iterdir())
+    assert 'model.safetensors' in names and not any('00001' in n or 'index' in n for n in names)
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in hf.iterdir())
+    assert not list(tmp_path.glob('.hf.*'))                       # no temporary folder left beside it
