@@ -14,7 +14,7 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded
+from .core import CARDS_DIR, _alive, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded
 
 log = get_logger('ppma.data')
 
@@ -289,10 +289,15 @@ def _remove_if_owner(path, pid):
     if os.getpid() == pid: Path(path).unlink(missing_ok=True)
 
 def _own_temp_log():
-    "A temporary failure log (workers append to it) that the creating process removes when done with it."
-    fd, p = tempfile.mkstemp(prefix='ppma-failures-', suffix='.jsonl'); os.close(fd)
+    """A temporary failure log (workers append to it), made only when a failure is logged and removed by the process
+    that named it; logs of processes that died without removing theirs (kill -9) go when the next one is named."""
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob('ppma-failures-*-*.jsonl'):
+        pid = old.name.split('-')[2]
+        if pid.isdigit() and not _alive(int(pid)): old.unlink(missing_ok=True)
+    p = tmp/f'ppma-failures-{os.getpid()}-{random.SystemRandom().getrandbits(48):012x}.jsonl'
     atexit.register(_remove_if_owner, p, os.getpid())
-    return Path(p)
+    return p
 
 class CachedVideo(VideoReader):
     "A decoded video held in memory: the same `num_frames`, `fps` and `get` as the reader it came from."

@@ -134,3 +134,20 @@ def test_convert_replaces_a_hugging_face_folder_whole_with_the_umasks_modes(toy,
     assert 'model.safetensors' in names and not any('00001' in n or 'index' in n for n in names)
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in hf.iterdir())
     assert not list(tmp_path.glob('.hf.*'))                       # no temporary folder left beside it
+
+
+def test_a_killed_run_leaves_no_empty_failure_logs(toy, tmp_path):
+    "kill -9 during training left empty /tmp/ppma-failures-*.jsonl files behind, one per dataset, forever."
+    import os
+    import subprocess
+    import sys
+    code = ('import os, signal; from ppma.data import VideoClipDataset, read_split; '
+            f'd = VideoClipDataset(read_split(r"{Path(toy).parent / "train.csv"}"), r"{Path(toy).parent}", 4, 0.6, 32); '
+            'd[0]; os.kill(os.getpid(), signal.SIGKILL)')
+    env = {**os.environ, 'TMPDIR': str(tmp_path)}
+    subprocess.run([sys.executable, '-c', code], env=env, timeout=120)
+    assert not list(tmp_path.glob('ppma-failures-*'))
+    (tmp_path / 'ppma-failures-999999999-0.jsonl').write_text('{"path": "a", "error": "x"}\n')   # a dead writer's
+    subprocess.run([sys.executable, '-c', code.replace('os.kill(os.getpid(), signal.SIGKILL)', 'pass')], env=env,
+                   timeout=120, check=True)
+    assert not list(tmp_path.glob('ppma-failures-*'))
