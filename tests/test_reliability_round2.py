@@ -151,3 +151,12 @@ def test_a_killed_run_leaves_no_empty_failure_logs(toy, tmp_path):
     subprocess.run([sys.executable, '-c', code.replace('os.kill(os.getpid(), signal.SIGKILL)', 'pass')], env=env,
                    timeout=120, check=True)
     assert not list(tmp_path.glob('ppma-failures-*'))
+
+
+def test_a_file_name_with_a_line_break_is_refused_before_removal(tmp_path, capsys):
+    "A newline in a file name split its videos.csv row in two."
+    from ppma.testing import write_test_video
+    write_test_video(tmp_path / 'in' / 'fine.mp4', n=8, h=32, w=32)
+    write_test_video(tmp_path / 'in' / 'two\nlines.mp4', n=8, h=32, w=32)
+    assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'out'), '--detector', 'hog', '--workers', '1']) == 2
+    assert 'line break' in capsys.readouterr().err and not (tmp_path / 'out' / 'videos.csv').exists()
