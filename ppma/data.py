@@ -289,8 +289,7 @@ def _remove_if_owner(path, pid):
     if os.getpid() == pid: Path(path).unlink(missing_ok=True)
 
 def _own_temp_log():
-    """A temporary failure log (workers append to it), made only when a failure is logged and removed by the process
-    that named it; logs of processes that died without removing theirs (kill -9) go when the next one is named."""
+    "A failure log made at the first failure, removed by its process; a killed process's goes when the next is named."
     tmp = Path(tempfile.gettempdir())
     for old in tmp.glob('ppma-failures-*-*.jsonl'):
         pid = old.name.split('-')[2]

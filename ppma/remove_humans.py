@@ -162,7 +162,7 @@ def list_inputs(inp, root=None, out=None):
     if p.is_dir():
         items = [(q, str(q.relative_to(p)), 0) for q in sorted(p.rglob('*')) if q.suffix.lower() in VIDEO_EXTS]
         odd = [rel for _, rel, _ in items if '\n' in rel or '\r' in rel]     # a split list row cannot hold them
-        if odd: raise ValueError(f'{p}: a file name with a line break cannot be a videos.csv row: {odd[0]!r}; rename it')
+        if odd: raise ValueError(f'{p}: a file name with a line break cannot be a list row: {odd[0]!r}; rename it')
     elif p.suffix.lower() in VIDEO_EXTS: items = [(p, p.name, 0)]
     else:
         if not p.exists(): raise FileNotFoundError(f'{p}: no such video, folder or split list')
