@@ -163,7 +163,8 @@ def cmd_remove_humans(a):
     recs = remove_humans(a.input, a.out_dir, root=a.root, workers=a.workers, max_side=a.max_side,
                          save_masks=a.save_masks,
                          camera=camera, detector=a.detector, weights=a.weights, detect_every=a.detect_every,
-                         audit=not a.no_audit, retry_failed=a.retry_failed, audit_dir=a.audit_dir, shard=a.shard)
+                         audit=not a.no_audit, retry_failed=a.retry_failed, audit_dir=a.audit_dir, shard=a.shard,
+                         overwrite=a.overwrite)
     if a.shard: print(f'shard {a.shard} finished; when all are, run: ppma merge-shards {a.out_dir}')
     return _removal_summary(recs, shard_files(a.out_dir, parse_shard(a.shard))[0])
 
@@ -330,6 +331,7 @@ def _removal_commands(sub):
     rh.add_argument('--detect-every', type=int, default=2, help='run the detector on every N-th frame (default 2)')
     rh.add_argument('--no-audit', action='store_true', help='skip the second detector that counts people left')
     rh.add_argument('--retry-failed', action='store_true', help='retry videos that killed a worker in an earlier run')
+    rh.add_argument('--overwrite', action='store_true', help='redo an output made from other inputs or flags')
     rh.set_defaults(fn=cmd_remove_humans)
     ms = sub.add_parser('merge-shards', help='join the finished shards of a remove-humans output into one set')
     ms.add_argument('out_dir', help='the remove-humans output folder holding the shards')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_remove_humans.ipynb #aa008aa2
 from __future__ import annotations
-import json, multiprocessing as mp, signal, time
+import hashlib, json, multiprocessing as mp, shutil, signal, time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .core import (append_jsonl, atomic_path, atomic_write_text, check_output_dir, clean_stale, die_with_parent,
                        get_logger, process_pool, read_jsonl, write_video)
+from . import __version__
 from .data import VIDEO_EXTS, read_split, resolve_sample, save_card
 from .human_removal import HOGDetector, HumanRemover, MaskRCNN, SSDLite, audit, audit_detector
 from .prepare import iter_frames
@@ -24,9 +25,9 @@ from .runs import lock_run
 log = get_logger('ppma.remove_humans')
 
 # %% auto #0
-__all__ = ['log', 'DETECTORS', 'CAMERAS', 'read_video', 'save_preview', 'out_name', 'out_path', 'audit_folder', 'out_paths',
-           'process_video', 'parse_shard', 'shard_files', 'write_shard', 'merge_shards', 'list_inputs', 'remove_humans',
-           'write_outputs']
+__all__ = ['log', 'BYTE_FLAGS', 'DETECTORS', 'CAMERAS', 'read_video', 'save_preview', 'out_name', 'out_path', 'audit_folder',
+           'out_paths', 'process_video', 'parse_shard', 'shard_files', 'write_shard', 'merge_shards', 'list_inputs',
+           'removal_identity', 'differences', 'claim_identity', 'clear_outputs', 'remove_humans', 'write_outputs']
 
 # %% ../nbs/08a_remove_humans.ipynb #c023
 def read_video(path, max_side=None):
@@ -123,8 +124,10 @@ def _shard_infos(out):
     infos = sorted((json.loads(p.read_text()) for p in (Path(out)/'shards').glob('shard-*-of-*.json')), key=lambda i: i['k'])
     if not infos: raise FileNotFoundError(f'{out}/shards: no finished shard (shard-K-of-N.json); run remove-humans --shard K/N first')
     n, first = infos[0]['n'], infos[0]
-    if any(i['n'] != n or i['inp'] != first['inp'] or i['total'] != first['total'] for i in infos):
-        raise ValueError(f'{out}/shards: shards of different inputs or splits; merge only the N parts of one run')
+    made = json.loads((Path(out)/'identity.json').read_text()) if (Path(out)/'identity.json').exists() else None
+    if any(i['n'] != n or i.get('identity') != (made or first.get('identity')) for i in infos):
+        raise ValueError(f'{out}/shards: shards of other inputs, flags or splits than {out}/identity.json; '
+                         'merge only the N parts of one run')
     missing = sorted(set(range(n)) - {i['k'] for i in infos})
     if missing: raise ValueError(f'{out}: shard(s) {", ".join(f"{k}/{n}" for k in missing)} not finished; run them, then merge')
     return infos
@@ -249,6 +252,40 @@ def _run_jobs(fn, jobs, workers=2):
         if broken and not suspects and not answered and todo: suspects.append(todo.popleft())   # always move on
         for job in suspects: yield (job, *_solo(fn, job))     # one at a time, alone: the culprit dies again, the others finish
 
+# %% ../nbs/08a_remove_humans.ipynb #c025a
+BYTE_FLAGS = ('max_side', 'detector', 'weights', 'camera', 'detect_every')    # the flags that change the output
+
+def removal_identity(everything, opts):
+    """What makes a No-Human folder: its inputs' content (relative paths and labels, however the list is spelled),
+    the flags that change the videos' bytes, and the tool's version."""
+    rows = json.dumps([(rel, lab) for _, rel, lab in everything]).encode()
+    flags = {k: opts[k] for k in BYTE_FLAGS}
+    if flags['weights']: flags['weights'] = hashlib.sha256(Path(flags['weights']).read_bytes()).hexdigest()[:16]
+    return {'inputs': hashlib.sha256(rows).hexdigest()[:16], 'videos': len(everything), **flags, 'version': __version__}
+
+def differences(out, ident):
+    "The fields of `ident` that differ from the identity recorded in `out`, as `(name, recorded, now)`."
+    f = Path(out)/'identity.json'
+    old = json.loads(f.read_text()) if f.exists() else ident
+    return [(k, old.get(k), ident[k]) for k in ident if k != 'version' and old.get(k) != ident[k]]
+
+def claim_identity(out, ident, *, overwrite=False, write=True):
+    "Refuse a run, shard or rerun that would make something else than `out` holds, naming each difference; record it."
+    diff = differences(out, ident)
+    if diff and not overwrite:
+        said = ', '.join(f'{k} {a!r} -> {b!r}' for k, a, b in diff)
+        raise ValueError(f'{out}: holds the output of other inputs or flags ({said}); --overwrite / overwrite=True '
+                         'redoes it, or choose another folder')
+    if not write: return
+    if diff: clear_outputs(out)
+    atomic_write_text(Path(out)/'identity.json', json.dumps(ident, indent=1))
+
+def clear_outputs(out):
+    "Remove what remove-humans wrote in `out` (videos, manifests, shards, list, card), for `overwrite`."
+    out = Path(out)
+    for p in [*out.rglob('*.mp4'), out/'manifest.jsonl', out/'videos.csv', out/'card.md']: p.unlink(missing_ok=True)
+    shutil.rmtree(out/'shards', ignore_errors=True)
+
 # %% ../nbs/08a_remove_humans.ipynb #crh
 DETECTORS, CAMERAS = ('ssdlite', 'hog', 'maskrcnn'), ('auto', 'static', 'moving')
 
@@ -286,7 +323,7 @@ def _process(items, out, manifest, opts, *, workers, progress, retry_failed):
 
 def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=False, camera='auto', detector='ssdlite',
                   weights=None, detect_every=2, audit=True, audit_recall=None, audit_dir=None, shard=None, name=None,
-                  progress=True, retry_failed=False):
+                  progress=True, retry_failed=False, overwrite=False):
     "Make a No-Human version of videos (or of shard `K/N` of them); returns the manifest records of this call's inputs."
     shard = parse_shard(shard)
     _check_options(detector, weights, camera)
@@ -294,18 +331,25 @@ def remove_humans(inp, out, *, root=None, workers=2, max_side=None, save_masks=F
     _check_folders(inp, out, root, audit_dir)
     everything = list_inputs(inp, root, out)                 # every row checked before anything is written
     items = everything[shard[0]::shard[1]] if shard else everything
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    manifest, lock = shard_files(out, shard)
-    lock = lock_run(manifest.parent, lock)
+    opts = dict(weights=weights, detector=detector, camera=camera, detect_every=detect_every, audit=audit,
+                max_side=max_side, save_masks=save_masks, audit_dir=str(audit_dir))
+    ident = removal_identity(everything, opts)
+    claim_identity(out, ident, overwrite=overwrite, write=False)    # refused before a file is touched
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest, lock_name = shard_files(out, shard)
+    family = lock_run(out, shared=bool(shard))    # shards share the folder; a whole run (or a merge) holds it alone
+    lock = lock_run(manifest.parent, lock_name) if shard else family
     try:
         if not shard: clean_stale(out)          # a shard leaves that to the merge: other nodes may be writing here
-        opts = dict(weights=weights, detector=detector, camera=camera, detect_every=detect_every, audit=audit,
-                    max_side=max_side, save_masks=save_masks, audit_dir=str(audit_dir))
+        claim_identity(out, ident, overwrite=overwrite)
         records = _process(items, out, manifest, opts, workers=workers, progress=progress, retry_failed=retry_failed)
         about = dict(inp=str(inp), name=name, detector=detector, audit_dir=str(audit_dir), total=len(everything))
-        if shard: write_shard(out, shard, items=items, about=about)
+        if shard: write_shard(out, shard, items=items, about={**about, 'identity': ident})
         else: write_outputs(out, items=items, records=records, audit_recall=audit_recall, **about)
-    finally: lock.close()
+    finally:
+        lock.close()
+        family.close()
     return [records[rel] for _, rel, _ in items if rel in records]
 
 # %% ../nbs/08a_remove_humans.ipynb #c026

@@ -125,19 +125,26 @@ def _dead(who):
     except (ValueError, IndexError, PermissionError): return False
     return False
 
-def lock_run(out, name='.lock', wait=10.0):
-    "An open file holding the folder's exclusive lock (`out/name`); `ValueError` if another live process holds it."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+def lock_run(out, name='.lock', wait=10.0, *, shared=False):
+    """An open file holding the folder's exclusive lock (`out/name`); `ValueError` if another live process holds it.
+    `shared`: a lock many holders share (the shards of one output) and an exclusive holder excludes."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     f, deadline = open(out/name, 'a+'), time.monotonic() + wait
     while True:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+        try:
+            fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            break
         except BlockingIOError:
             f.seek(0); who = f.read().strip()
             # a holder killed a moment ago may leave forked workers (they share the lock) that are still exiting
             if _dead(who) and time.monotonic() < deadline: time.sleep(0.05); continue
             f.close()
             raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or choose another folder') from None
-    f.seek(0); f.truncate(); f.write(f'pid {os.getpid()}'); f.flush()
+    f.seek(0)
+    f.truncate()
+    f.write('shards of this output' if shared else f'pid {os.getpid()}')   # what a refused run will be told
+    f.flush()
     return f
 
 # %% ../nbs/07_runs.ipynb #e72b937a

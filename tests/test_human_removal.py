@@ -89,7 +89,7 @@ def test_outputs_keep_frames_fps_and_size_and_resume(tmp_path):
     audit_dir = tmp_path / 'out-audit'                                                    # previews and masks show people:
     assert (audit_dir / 'seg' / 'v0.mp4').exists() and (audit_dir / ok['v0.mp4']['preview']).exists()   # beside, not inside
     shared = sorted(str(p.relative_to(tmp_path / 'out')) for p in (tmp_path / 'out').rglob('*') if p.is_file())
-    assert shared == ['.lock', 'card.md', 'manifest.jsonl', 'v0.mp4', 'v1.mp4', 'videos.csv'], shared
+    assert shared == ['.lock', 'card.md', 'identity.json', 'manifest.jsonl', 'v0.mp4', 'v1.mp4', 'videos.csv'], shared
     assert 'moving' in ok['v0.mp4']['camera'] and 'camera' in ok['v0.mp4']['timings']
     first = (tmp_path / 'out' / 'manifest.jsonl').read_text().count('\n')
     remove_humans(tmp_path / 'in', tmp_path / 'out', workers=1, progress=False)

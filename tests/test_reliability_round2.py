@@ -160,3 +160,67 @@ def test_a_file_name_with_a_line_break_is_refused_before_removal(tmp_path, capsy
     write_test_video(tmp_path / 'in' / 'two\nlines.mp4', n=8, h=32, w=32)
     assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'out'), '--detector', 'hog', '--workers', '1']) == 2
     assert 'line break' in capsys.readouterr().err and not (tmp_path / 'out' / 'videos.csv').exists()
+
+
+# 1, 2, 4. removal outputs: one identity per folder (inputs' content, byte-changing flags), shards and whole runs exclusive
+def removal_data(tmp_path, n=4):
+    from ppma.testing import write_test_video
+    for i in range(n): write_test_video(tmp_path / 'root' / 'clips' / f'v{i}.mp4', n=10, h=64, w=80)
+    lst = tmp_path / 'lists' / 'list.csv'
+    lst.parent.mkdir()
+    lst.write_text(''.join(f'clips/v{i}.mp4;{i % 2}\n' for i in range(n)))
+    return lst, tmp_path / 'root'
+
+
+def tree(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob('*')) if p.is_file()}
+
+
+def removal(lst, root, out, *extra):
+    return main(['remove-humans', str(lst), str(out), '--root', str(root), '--workers', '1', '--detector', 'hog', *extra])
+
+
+def test_a_shard_with_other_flags_leaves_a_finished_output_as_it_was(tmp_path, capsys):
+    "A shard run with --max-side 64 replaced 8 of 16 finished videos while the manifest, list and card kept 192x256."
+    lst, root = removal_data(tmp_path)
+    out = tmp_path / 'out'
+    assert removal(lst, root, out) == 0
+    before = tree(out)
+    assert removal(lst, root, out, '--shard', '0/2', '--max-side', '48') == 2
+    assert "max_side None -> 48" in capsys.readouterr().err and tree(out) == before
+    assert removal(lst, root, out, '--detector', 'ssdlite') == 2                 # 4: a rerun with another detector
+    assert "detector 'hog' -> 'ssdlite'" in capsys.readouterr().err and tree(out) == before
+
+
+def test_a_whole_run_and_a_shard_exclude_each_other(tmp_path, capsys):
+    from ppma.runs import lock_run
+    lst, root = removal_data(tmp_path)
+    out = tmp_path / 'out'
+    shard = lock_run(out, shared=True)                 # a shard of this output is running
+    try:
+        assert removal(lst, root, out) == 2
+        assert 'in use' in capsys.readouterr().err
+    finally: shard.close()
+    whole = lock_run(out)                              # a whole run is
+    try:
+        assert removal(lst, root, out, '--shard', '1/2') == 2
+        assert 'in use' in capsys.readouterr().err
+    finally: whole.close()
+
+
+def test_shards_of_an_edited_list_are_refused_and_a_respelled_list_is_the_same(tmp_path, capsys, monkeypatch):
+    "A list edited in place (same row count) merged half-processed; the same list spelled ./a.csv and /abs/a.csv was refused."
+    lst, root = removal_data(tmp_path)
+    out = tmp_path / 'out'
+    monkeypatch.chdir(tmp_path)
+    assert removal(Path('lists') / 'list.csv', root, out, '--shard', '0/2') == 0
+    assert removal(lst.resolve(), root, out, '--shard', '1/2') == 0              # the same rows, another spelling
+    assert main(['merge-shards', str(out)]) == 0
+    other = tmp_path / 'out2'
+    assert removal(lst, root, other, '--shard', '0/2') == 0
+    lst.write_text(lst.read_text().replace('v3.mp4', 'v3b.mp4'))                 # edited in place, as many rows
+    (root / 'clips' / 'v3.mp4').rename(root / 'clips' / 'v3b.mp4')
+    assert removal(lst, root, other, '--shard', '1/2') == 2
+    assert 'inputs' in capsys.readouterr().err
+    assert removal(lst, root, other, '--shard', '1/2', '--overwrite') == 0     # redone from the new list
+    assert not (other / 'shards' / 'shard-0-of-2.json').exists()               # the old shard's output is gone
