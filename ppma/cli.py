@@ -43,7 +43,8 @@ def cmd_data_check(a):
 
 def cmd_data_resize(a):
     from ppma.prepare import resize_dataset
-    bad = resize_dataset(a.split, a.root, a.out, a.short_side, frames=a.frames, workers=a.workers)
+    bad = resize_dataset(a.split, a.root, a.out, a.short_side, frames=a.frames, workers=a.workers,
+                         overwrite=a.overwrite)
     for rel, err in bad: print(f'FAILED {rel}: {err}')
     print(f'wrote {a.out}; {len(bad)} failure(s)')
     return 1 if bad else 0
@@ -240,6 +241,7 @@ def _data_commands(sub):
     r.add_argument('out', help='output folder (the same relative paths)')
     r.add_argument('--short-side', type=int, default=224, help='short side in pixels after scaling')
     r.add_argument('--frames', action='store_true', help='write folders of JPEG frames instead of videos')
+    r.add_argument('--overwrite', action='store_true', help='rewrite the listed samples of an output made otherwise')
     r.set_defaults(fn=cmd_data_resize)
     for q in (s, c, r): _workers(q)
 
@@ -283,7 +285,7 @@ def _evaluate_command(sub):
     ev.add_argument('--clips', type=int, help="clips per video (default: the preset's, 2)")
     ev.add_argument('--crops', type=int, help="crops per clip (default: the preset's, 3)")
     _workers(ev, what='data-loading processes')
-    ev.add_argument('--allow-missing', action='store_true', help='score the videos present; the row records the missing')
+    ev.add_argument('--allow-missing', action='store_true', help='score the videos present; the row counts the missing')
     ev.add_argument('--num-heads', type=int, help='attention heads, where the checkpoint cannot say')
     ev.add_argument('--img-size', type=int, help='input side to build for, where the checkpoint cannot say')
     ev.add_argument('--num-frames', type=int, help='input frames to build for, where the checkpoint cannot say')

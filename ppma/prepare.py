@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_prepare.ipynb #e4fbe62d
 from __future__ import annotations
-import os, shutil
+import json, os, shutil
 from collections import Counter
 from pathlib import Path
 
@@ -12,13 +12,13 @@ import av
 import cv2
 from tqdm import tqdm
 
-from .core import check_output_dir, clean_stale, process_pool, run_with_timeout, write_video
+from .core import atomic_write_text, check_output_dir, clean_stale, process_pool, run_with_timeout, write_video
 from .data import (VIDEO_EXTS, DecodeError, FrameFolder, card_split, check_rel, load_card, open_video, read_split,
                        resolve_sample, rgb)
 
 # %% auto #0
 __all__ = ['probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample',
-           'resize_dataset']
+           'claim_resize', 'resize_dataset']
 
 # %% ../nbs/01b_prepare.ipynb #dd013847
 def probe_sample(root, rel, decoder='decord', frames_fps=25, timeout=60):
@@ -95,12 +95,12 @@ def scale_short_side(frame, short_side):
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
 
 # %% ../nbs/01b_prepare.ipynb #39377fa9
-def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25):
-    "Write one sample scaled to `short_side`; returns the output path (skipped when it already exists)."
+def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25, overwrite=False):
+    "Write one sample scaled to `short_side`; returns the output path (kept when it exists, unless `overwrite`)."
     src = resolve_sample(root, rel)
     if frames:
         dst = Path(out)/Path(rel).with_suffix('') if Path(rel).suffix.lower() in VIDEO_EXTS else Path(out)/rel
-        if dst.is_dir(): return dst
+        if dst.is_dir() and not overwrite: return dst
         fps, it = iter_frames(src, frames_fps)
         tmp = dst.parent/f'.{dst.name}.ppma{os.getpid()}-.tmp'           # `clean_stale` removes it if we die
         shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
@@ -108,11 +108,12 @@ def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25):
         for n, f in enumerate(it, 1):
             cv2.imwrite(str(tmp/f'{n:05d}.jpg'), cv2.cvtColor(scale_short_side(f, short_side), cv2.COLOR_RGB2BGR))
         if n == 0: shutil.rmtree(tmp); raise DecodeError(f'{src}: no frames decoded')
+        if dst.is_dir(): shutil.rmtree(dst)
         tmp.rename(dst)
         return dst
     dst = Path(out)/rel
     if dst.suffix.lower() not in VIDEO_EXTS: dst = dst.with_suffix('.mp4')
-    if dst.exists(): return dst
+    if dst.exists() and not overwrite: return dst
     fps, it = iter_frames(src, frames_fps)
     return write_video(dst, (scale_short_side(f, short_side) for f in it), fps=fps)
 
@@ -120,13 +121,25 @@ def _resize(args):
     try: resize_sample(*args); return args[1], None
     except Exception as e: return args[1], f'{type(e).__name__}: {e}'
 
-def resize_dataset(split, root, out, short_side=224, frames=False, workers=2, progress=True):
+def claim_resize(out, short_side, frames, *, overwrite=False):
+    "`out/resize.json` records the flags that made it: another short side or format into it is refused, unless told."
+    f, now = Path(out)/'resize.json', {'short_side': short_side, 'frames': frames}
+    old = json.loads(f.read_text()) if f.exists() else now
+    diff = [k for k in now if old.get(k) != now[k]]
+    if diff and not overwrite:
+        raise ValueError(f'{out}: made with ' + ', '.join(f'{k}={old.get(k)!r}' for k in diff) + '; this run asks '
+                         + ', '.join(f'{k}={now[k]!r}' for k in diff) + ': --overwrite rewrites the listed samples')
+    Path(out).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f, json.dumps(now))
+
+def resize_dataset(split, root, out, short_side=224, frames=False, workers=2, progress=True, overwrite=False):
     "Pre-scale every sample of a split into `out`; returns `[(relative_path, error)]` of the failures."
     rows = split if isinstance(split, list) else read_split(split)
     for rel, _ in rows: check_rel(rel)                 # a row must never name a file outside `out` to write
     check_output_dir(out, root, param='out')
+    claim_resize(out, short_side, frames, overwrite=overwrite)
     clean_stale(out)
-    jobs = [(root, rel, out, short_side, frames) for rel, _ in rows]
+    jobs = [(root, rel, out, short_side, frames, 25, overwrite) for rel, _ in rows]
     with process_pool(workers) as pool:
         results = list(tqdm(pool.map(_resize, jobs), total=len(jobs), desc='resize', disable=not progress))
     return [(r, e) for r, e in results if e]

@@ -224,3 +224,17 @@ def test_shards_of_an_edited_list_are_refused_and_a_respelled_list_is_the_same(t
     assert 'inputs' in capsys.readouterr().err
     assert removal(lst, root, other, '--shard', '1/2', '--overwrite') == 0     # redone from the new list
     assert not (other / 'shards' / 'shard-0-of-2.json').exists()               # the old shard's output is gone
+
+
+def test_a_resize_into_an_output_of_another_size_is_refused(tmp_path, capsys):
+    "data resize onto a 64 px output with --short-side 48 reported success and kept 64 px."
+    from ppma.data import open_video
+    lst, root = removal_data(tmp_path)
+    out = tmp_path / 'small'
+    assert main(['data', 'resize', str(lst), str(root), str(out), '--short-side', '32', '--workers', '1']) == 0
+    before = tree(out)
+    assert main(['data', 'resize', str(lst), str(root), str(out), '--short-side', '16', '--workers', '1']) == 2
+    assert 'short_side=32' in capsys.readouterr().err and tree(out) == before
+    assert main(['data', 'resize', str(lst), str(root), str(out), '--short-side', '16', '--workers', '1',
+                 '--overwrite']) == 0
+    assert open_video(out / 'clips' / 'v0.mp4').get([0]).shape[1] == 16
