@@ -17,7 +17,8 @@ from tqdm import tqdm
 from .checkpoints import load_checkpoint, save_checkpoint, unwrap
 from .core import get_logger, mix_seed, seed_everything
 from .data import VideoClipDataset, collate
-from .runs import (Logger, Preempted, claim_run, finished_summary, ignore_sigterm, init_distributed, mean_over_ranks,
+from .runs import (Logger, Preempted, claim_run, data_identity, finished_summary, ignore_sigterm, init_distributed,
+                       mean_over_ranks,
                        rng_state, run_status, set_rng_state, share, should_stop, stop_on_sigterm, trim_metrics,
                        write_run_json)
 from .sources import OneSourceBatches
@@ -224,7 +225,7 @@ def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs
     if run.main:
         try:
             lock, action = claim_run(run.out, resume=resume, overwrite=overwrite, skip_finished=skip_finished, cfg=cfg,
-                                     init=init)
+                                     init=init, inputs=data_identity(sources))
         except ValueError as e:                       # a refusal: every rank stops with it, rank 0 alone says it
             action = e
     try:

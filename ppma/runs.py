@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_runs.ipynb #8184b253
 from __future__ import annotations
-import contextlib, fcntl, json, logging, os, random, shutil, signal, threading, time
+import contextlib, fcntl, hashlib, json, logging, os, random, shutil, signal, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,9 @@ log = get_logger('ppma.runs')
 
 # %% auto #0
 __all__ = ['log', 'RUN_FILES', 'follow_launcher', 'init_distributed', 'mean_over_ranks', 'share', 'rng_state', 'set_rng_state',
-           'Logger', 'trim_metrics', 'run_status', 'clear_run', 'lock_run', 'changed_settings', 'claim_run',
-           'write_run_json', 'finished_summary', 'Preempted', 'stop_on_sigterm', 'should_stop', 'ignore_sigterm']
+           'Logger', 'trim_metrics', 'run_status', 'clear_run', 'lock_run', 'data_identity', 'changed_settings',
+           'claim_run', 'write_run_json', 'finished_summary', 'Preempted', 'stop_on_sigterm', 'should_stop',
+           'ignore_sigterm']
 
 # %% ../nbs/07_runs.ipynb #704c8152
 def follow_launcher():
@@ -148,24 +149,29 @@ def lock_run(out, name='.lock', wait=10.0, *, shared=False):
     return f
 
 # %% ../nbs/07_runs.ipynb #e72b937a
-def changed_settings(out, cfg, init=None):
-    "The settings (and init) that differ between the run recorded in `out/run.json` and this one."
+def data_identity(sources):
+    "Each training source's name and a hash of its rows: a resume must read what the run began with."
+    return [{'name': s.name, 'rows': hashlib.sha256(json.dumps(s.rows).encode()).hexdigest()[:16]} for s in sources]
+
+def changed_settings(out, cfg, init=None, inputs=None):
+    "The settings (and init, and training rows) that differ between the run recorded in `out/run.json` and this one."
     old = json.loads((Path(out)/'run.json').read_text())
     new = json.loads(json.dumps(cfg, default=str))
     diff = sorted(k for k in set(old.get('config', {})) | set(new) if k not in ('workers', 'device')
                   and old.get('config', {}).get(k) != new.get(k))
-    return diff + (['init'] if old.get('init') != (str(init) if init else None) else [])
+    rows = ['training rows'] if inputs is not None and old.get('inputs') not in (None, inputs) else []   # (older runs: none)
+    return diff + (['init'] if old.get('init') != (str(init) if init else None) else []) + rows
 
 def _refuse(lock, message):
     lock.close()
     raise ValueError(message)
 
-def claim_run(out, *, resume=False, overwrite=False, skip_finished=False, cfg=None, init=None):
+def claim_run(out, *, resume=False, overwrite=False, skip_finished=False, cfg=None, init=None, inputs=None):
     "Lock a run folder and decide what to do: `(lock, action)`, action 'start', 'resume' or 'done'."
     lock = lock_run(out)
     clean_stale(out)
     status = run_status(out)
-    diff = changed_settings(out, cfg, init) if cfg is not None and status != 'empty' else []
+    diff = changed_settings(out, cfg, init, inputs) if cfg is not None and status != 'empty' else []
     if diff and not overwrite:
         _refuse(lock, f'out_dir {out}: holds a run made with other settings ({", ".join(diff[:6])}); '
                       'overwrite=True / --overwrite replaces it, or choose another folder')
@@ -187,7 +193,7 @@ def write_run_json(run, status, *, init, sources, report=None, summary=None):
     "Rank 0 records the run: settings, results label, status, init and what of it loaded, datasets, summary."
     if not run.main: return
     atomic_write_text(run.out/'run.json', json.dumps({'config': run.cfg, 'recipe': run.recipe, 'status': status,
-        'init': str(init) if init else None, 'init_loaded': report, 'summary': summary,
+        'init': str(init) if init else None, 'init_loaded': report, 'summary': summary, 'inputs': data_identity(sources),
         'data': [{'name': s.name, 'root': str(s.root), 'rows': len(s.rows), 'label_space': s.label_space, 'classes': s.classes}
                  for s in sources]}, indent=1, default=str))
 

@@ -238,3 +238,26 @@ def test_a_resize_into_an_output_of_another_size_is_refused(tmp_path, capsys):
     assert main(['data', 'resize', str(lst), str(root), str(out), '--short-side', '16', '--workers', '1',
                  '--overwrite']) == 0
     assert open_video(out / 'clips' / 'v0.mp4').get([0]).shape[1] == 16
+
+
+# 3. --resume accepted a changed training list, and run.json then recorded only the new one
+def test_a_resume_with_other_training_rows_is_refused(toy, tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = Path(toy).parent
+    lst = tmp_path / 'train.csv'
+    lst.write_text((root / 'train.csv').read_text())
+    out = tmp_path / 'run'
+    args = ['train', '--stage', 'mae', '--data', str(lst), '--data-root', str(root), '--epochs', '50', '--batch-size', '6',
+            '--workers', '0', '--out-dir', str(out), '--no-val', *SETS]
+    p = subprocess.Popen([str(Path(sys.executable).parent / 'ppma'), *args], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / 'checkpoint-last.pt').exists() and time.monotonic() < deadline: time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)                                          # preempted, resumable
+    assert p.wait(timeout=120) == 143
+    lst.write_text(''.join(l + '\n' for l in (root / 'train.csv').read_text().splitlines()[:-1]))   # a row dropped
+    assert main([*args, '--resume']) == 2
+    assert 'training rows' in capsys.readouterr().err
