@@ -159,12 +159,16 @@ def _row_lines(path, n):
     return lines if len(lines) == n else None
 
 def list_inputs(inp, root=None, out=None):
-    "`[(source path, relative path, label)]` of a video, a folder of videos, or a split list under `root`; with `out`, a row whose outputs would land outside `out` is a `ValueError` naming the list file and line."
+    """`[(source path, relative path, label)]` of a video, a folder of videos, or a split list under `root`; with `out`,
+    a row whose outputs would land outside `out` is a `ValueError` naming the list file and line."""
     p = Path(inp)
     at = lambda i: str(items[i][0])                      # where a row comes from, for messages
     if p.is_dir():
         items = [(q, str(q.relative_to(p)), 0) for q in sorted(p.rglob('*')) if q.suffix.lower() in VIDEO_EXTS]
         odd = [rel for _, rel, _ in items if '\n' in rel or '\r' in rel]     # a split list row cannot hold them
+        made = sorted(m.parent for m in p.rglob('manifest.jsonl'))           # an earlier output inside the input
+        if made: raise ValueError(f'{made[0]} holds an earlier remove-humans output (manifest.jsonl) inside the input '
+                                  f'{p}: its videos would be processed as new ones; move it out, or give a split list')
         if odd: raise ValueError(f'{p}: a file name with a line break cannot be a list row: {odd[0]!r}; rename it')
     elif p.suffix.lower() in VIDEO_EXTS: items = [(p, p.name, 0)]
     else:

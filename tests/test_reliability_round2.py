@@ -261,3 +261,13 @@ def test_a_resume_with_other_training_rows_is_refused(toy, tmp_path, capsys):
     lst.write_text(''.join(l + '\n' for l in (root / 'train.csv').read_text().splitlines()[:-1]))   # a row dropped
     assert main([*args, '--resume']) == 2
     assert 'training rows' in capsys.readouterr().err
+
+
+def test_an_earlier_output_inside_the_input_folder_is_refused(tmp_path, capsys):
+    "An input folder holding an earlier output was processed again, its No-Human videos taken as new ones."
+    from ppma.testing import write_test_video
+    write_test_video(tmp_path / 'in' / 'v0.mp4', n=8, h=32, w=32)
+    assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'first'), '--detector', 'hog', '--workers', '1']) == 0
+    shutil.move(tmp_path / 'first', tmp_path / 'in' / 'first')
+    assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'again'), '--detector', 'hog', '--workers', '1']) == 2
+    assert 'earlier remove-humans output' in capsys.readouterr().err and not (tmp_path / 'again').exists()
