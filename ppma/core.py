@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import contextlib, errno, hashlib, json, logging, os, random, shutil, sys, tempfile
+import atexit, contextlib, errno, hashlib, json, logging, os, random, shutil, sys, tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path', 'atomic_write_text', 'replace_folder',
-           'clean_stale', 'append_jsonl', 'read_jsonl', 'mix_seed', 'seed_everything', 'seeded', 'get_logger',
-           'repo_root', 'run_with_timeout', 'die_with_parent', 'process_pool', 'check_output_dir', 'nearest',
-           'check_names', 'VideoWriter', 'write_video']
+           'clean_stale', 'temp_log', 'append_jsonl', 'read_jsonl', 'mix_seed', 'seed_everything', 'seeded',
+           'get_logger', 'repo_root', 'run_with_timeout', 'die_with_parent', 'process_pool', 'check_output_dir',
+           'nearest', 'check_names', 'VideoWriter', 'write_video']
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
@@ -86,6 +86,19 @@ def clean_stale(folder):
         if m and not _alive(int(m.group(1))):
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True); gone.append(p)
     return gone
+
+def _remove_if_owner(path, pid):
+    if os.getpid() == pid: Path(path).unlink(missing_ok=True)
+
+def temp_log(prefix='ppma-failures'):
+    "A temporary log path: made at its first write, removed by its process; a killed process's goes with the next."
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob(f'{prefix}-*-*.jsonl'):
+        pid = old.name[len(prefix) + 1:].split('-')[0]
+        if pid.isdigit() and not _alive(int(pid)): old.unlink(missing_ok=True)
+    p = tmp/f'{prefix}-{os.getpid()}-{random.SystemRandom().getrandbits(48):012x}.jsonl'
+    atexit.register(_remove_if_owner, p, os.getpid())
+    return p
 
 # %% ../nbs/00_core.ipynb #c010
 def append_jsonl(path, record):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c002
 from __future__ import annotations
-import atexit, codecs, contextlib, importlib.util, os, posixpath, random, re, tempfile
+import codecs, contextlib, importlib.util, os, posixpath, random, re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,7 +14,7 @@ import torch
 import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, _alive, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded
+from .core import CARDS_DIR, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded, temp_log
 
 log = get_logger('ppma.data')
 
@@ -128,9 +128,11 @@ class DecordVideo(VideoReader):
 import av
 
 def rgb(frame):
-    "A PyAV frame as `[H, W, 3]` RGB, converted on this thread: FFmpeg's converter threads deadlock a forked worker."
-    try: return frame.to_ndarray(format='rgb24', threads=1)
-    except TypeError: return frame.to_ndarray(format='rgb24')       # PyAV before 14 has no converter threads
+    "A PyAV frame as upright `[H, W, 3]` RGB (turned by its display rotation, as decord does), on this thread."
+    try: a = frame.to_ndarray(format='rgb24', threads=1)       # FFmpeg's converter threads deadlock a forked worker
+    except TypeError: a = frame.to_ndarray(format='rgb24')       # PyAV before 14 has no converter threads
+    turns = round(getattr(frame, 'rotation', 0) / 90) % 4         # counter-clockwise: a phone's portrait clip
+    return np.ascontiguousarray(np.rot90(a, turns)) if turns else a
 
 class PyAVVideo(VideoReader):
     "A video read with PyAV (one decoding thread: DataLoader workers give the parallelism)."
@@ -285,19 +287,6 @@ class Views(NamedTuple):
     index: int
 
 # %% ../nbs/01_data.ipynb #c029
-def _remove_if_owner(path, pid):
-    if os.getpid() == pid: Path(path).unlink(missing_ok=True)
-
-def _own_temp_log():
-    "A failure log made at the first failure, removed by its process; a killed process's goes when the next is named."
-    tmp = Path(tempfile.gettempdir())
-    for old in tmp.glob('ppma-failures-*-*.jsonl'):
-        pid = old.name.split('-')[2]
-        if pid.isdigit() and not _alive(int(pid)): old.unlink(missing_ok=True)
-    p = tmp/f'ppma-failures-{os.getpid()}-{random.SystemRandom().getrandbits(48):012x}.jsonl'
-    atexit.register(_remove_if_owner, p, os.getpid())
-    return p
-
 class CachedVideo(VideoReader):
     "A decoded video held in memory: the same `num_frames`, `fps` and `get` as the reader it came from."
     def __init__(self, frames, fps): self.frames, self.num_frames, self.fps = frames, len(frames), fps
@@ -316,7 +305,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.scale, self.ratio, self.decode_timeout, self.max_retries = scale, ratio, decode_timeout, max_retries
         self.augment = rand_augment() if rand_aug else None
         self.erase = v2.RandomErasing(p=erase_p, value='random') if erase_p > 0 else None
-        self.failure_log = Path(failure_log) if failure_log else _own_temp_log()
+        self.failure_log = Path(failure_log) if failure_log else temp_log()
         self._logged, self.epoch_seed = set(), None
         self.cache, self._frames = cache, {}          # rel -> CachedVideo, filled on first use
 
