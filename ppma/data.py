@@ -116,8 +116,13 @@ class DecordVideo(VideoReader):
         self.path, self.vr = path, decord.VideoReader(str(path), num_threads=1)
         self.num_frames, self.fps = len(self.vr), float(self.vr.get_avg_fps() or 25)
         if self.num_frames < 1: raise DecodeError('no frames')
+        start = self.vr.get_frame_timestamp(range(self.num_frames))[:, 0]
+        grid = np.round((start - start[0]) * self.fps)   # each frame's index by its time, as PyAV is read
+        self.by_time = None if (grid == np.arange(self.num_frames)).all() else grid   # a variable frame rate
 
     def get(self, indices):
+        if self.by_time is not None:                      # index i: the last frame shown at or before i / fps
+            indices = np.clip(np.searchsorted(self.by_time, list(indices), side='right') - 1, 0, None)
         try: return self.vr.get_batch(list(indices)).asnumpy()
         except Exception:   # decord 0.6 fails on some frame widths (row padding); PyAV reads them
             with PyAVVideo(self.path) as v: return v.get(indices)
@@ -154,15 +159,25 @@ class PyAVVideo(VideoReader):
         return int(round(float((frame.pts - self.start) * self.stream.time_base) * self.fps))
 
     def _decode(self, want, seek):
-        out, last = {}, None
+        """`{index: RGB}` of the sorted `want`: by time, as decord is read, each the last frame shown at or before
+        index / fps (a variable frame rate leaves some indices without a frame of their own). Empty if a seek overshot."""
         if seek: self.container.seek(int(want[0] / self.fps / self.stream.time_base) + self.start, stream=self.stream)
         else: self.container.seek(0)
+        out, todo, prev = {}, list(want), None           # prev: [index, frame, its RGB once converted]
         for i, frame in enumerate(self.container.decode(self.stream)):
             idx = self._index(frame) if frame.pts is not None else i
-            if idx in want: out[idx] = rgb(frame)
-            last = (idx, frame)
-            if idx >= want[-1]: break
-        return out, last
+            if prev is None and todo[0] < idx:
+                if seek: return {}
+                prev = [idx, frame, None]                # before the first frame: the first frame
+            while todo and todo[0] < idx:
+                prev[2] = rgb(prev[1]) if prev[2] is None else prev[2]
+                out[todo.pop(0)] = prev[2]
+            if not todo: break
+            prev = [idx, frame, None]
+        for w in todo if prev is not None else []:          # past the last frame (or a length overstated): the last
+            prev[2] = rgb(prev[1]) if prev[2] is None else prev[2]
+            out[w] = prev[2]
+        return out
 
     def get(self, indices):
         try: return self._get(indices)
@@ -173,15 +188,9 @@ class PyAVVideo(VideoReader):
 
     def _get(self, indices):
         want = sorted(set(indices))
-        out, last = self._decode(want, seek=True)
-        if len(out) < len(want) and (not out or min(out) > want[0]):   # the seek overshot: start from the top
-            out, last = self._decode(want, seek=False)
-        if last is None: raise DecodeError('no frame could be decoded')
-        if last[0] < want[-1] and len(out) < len(want):
-            out.setdefault(last[0], rgb(last[1]))
-        if not out: raise DecodeError(f'frames {want[0]}..{want[-1]} not found')
-        have = sorted(out)   # frames past the real end (metadata overstated the length) repeat the last one
-        return np.stack([out[i] if i in out else out[max([h for h in have if h <= i] or have[:1])] for i in indices])
+        out = self._decode(want, seek=True) or self._decode(want, seek=False)   # a seek that overshot: from the top
+        if not out: raise DecodeError('no frame could be decoded')
+        return np.stack([out[i] for i in indices])
 
     def close(self):
         "Close the container now: a container left to the garbage collector can hang a forked DataLoader worker."

@@ -313,3 +313,38 @@ def test_remove_humans_writes_a_rotated_clip_upright(tmp_path):
     assert main(['remove-humans', str(tmp_path / 'in'), str(tmp_path / 'out'), '--detector', 'hog', '--workers', '1']) == 0
     v = open_video(tmp_path / 'out' / 'phone.mp4', 'pyav')
     assert v.get([0]).shape[1:3] == (48, 32)
+
+
+def vfr_video(path):
+    "16 index-coded frames at irregular times (steps of 1 or 2 twenty-fifths of a second): a variable frame rate."
+    from fractions import Fraction
+    import av
+    import numpy as np
+    from ppma.testing import index_frames
+    times = np.cumsum([0] + [1 if k % 3 else 2 for k in range(1, 16)])
+    c = av.open(str(path), 'w')
+    s = c.add_stream('libx264', rate=25)
+    s.width = s.height = 32
+    s.pix_fmt, s.time_base = 'yuv420p', Fraction(1, 25)
+    for f, t in zip(index_frames(16, 32, 32), times):
+        frame = av.VideoFrame.from_ndarray(f, format='rgb24')
+        frame.pts, frame.time_base = int(t), Fraction(1, 25)
+        for p in s.encode(frame): c.mux(p)
+    for p in s.encode(): c.mux(p)
+    c.close()
+    return path
+
+
+def test_a_variable_frame_rate_clip_gives_the_same_frames_by_time_from_both_decoders(tmp_path):
+    "decord gave frames 0..15 by position, PyAV by time (and failed on an index without a frame of its own)."
+    from ppma.data import HAS_DECORD, DecordVideo, PyAVVideo
+    from ppma.testing import frame_index
+    path = vfr_video(tmp_path / 'vfr.mp4')
+    by_time = [0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 11, 11, 12, 14, 14]     # 20 fps grid over frames at irregular times
+    with PyAVVideo(path) as v:
+        assert [frame_index(x) for x in v.get(list(range(16)))] == by_time
+        assert [frame_index(x) for x in v.get([12, 9])] == [11, 8]         # indices of their own, not in a run
+    if HAS_DECORD:
+        d = DecordVideo(path)
+        assert [frame_index(x) for x in d.get(list(range(16)))] == by_time
+        assert [frame_index(x) for x in d.get([12, 9])] == [11, 8]
