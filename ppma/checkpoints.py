@@ -11,7 +11,6 @@ import torch
 
 from .core import atomic_path, get_logger
 from .models import ARCHITECTURES, MAEVideoViT, VideoViT
-from .sources import as_list
 
 log = get_logger('ppma.checkpoints')
 
@@ -298,18 +297,14 @@ def checkpoint_args(src, canon=None):
                                     'assumed (64 channels each): a foreign file does not say; give num_heads if it differs')
     return args
 
-def check_architecture(cfg, init):
-    """Refuse checkpoints of another width or depth than the preset builds: averaging ViT-B encoders under the
-    tiny-cpu preset (64 px, 8 frames, its learning rates) would train without error and mean nothing."""
-    if cfg['partial_init']: return
+def check_architecture(cfg, path, args):
+    """Refuse checkpoint `path` (`args`: its `checkpoint_args`) of another width or depth than the preset builds:
+    averaging ViT-B encoders under the tiny-cpu preset (64 px, 8 frames, its learning rates) would mean nothing."""
     want = ARCHITECTURES[cfg['model']]
-    for p in as_list(init):
-        try: args = checkpoint_args(p)
-        except Exception: continue                    # unreadable here: the loader names the problem
-        if (args['embed_dim'], args['depth']) == (want['embed_dim'], want['depth']): continue
-        raise ValueError(f'init {p}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} '
-                         f'builds {cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset '
-                         'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
+    if cfg['partial_init'] or (args['embed_dim'], args['depth']) == (want['embed_dim'], want['depth']): return
+    raise ValueError(f'init {path}: {args["embed_dim"]} wide, {args["depth"]} blocks, but preset {cfg["preset"]} '
+                     f'builds {cfg["model"]} ({want["embed_dim"]} wide, {want["depth"]} blocks): give the preset '
+                     'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
 
 def load_any(src, defaults=None, **overrides):
     "A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it lacks)."

@@ -195,7 +195,7 @@ def cmd_benchmark(a):
                         init=as_list(a.check_init))
     except Interrupted as e:
         print(f'ppma: {e}', file=sys.stderr)
-        return 143 if 'SIGTERM' in str(e) else 1
+        return e.status
     return 0
 
 def _benchmark_command(sub):

@@ -24,8 +24,8 @@ log = get_logger('ppma.paper')
 # %% auto #0
 __all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'PROTOCOLS', 'RECIPES', 'REFERENCE_FLOPS', 'paper_sources', 'Job',
            'paper_jobs', 'job_argv', 'paper_commands', 'check_list', 'check_coverage', 'check_plan', 'check_init',
-           'job_cost', 'measure_throughput', 'plan', 'plan_summary', 'Interrupted', 'expected_rows', 'run_paper',
-           'paper_benchmark']
+           'list_videos', 'job_cost', 'measure_throughput', 'plan', 'plan_summary', 'Interrupted', 'expected_rows',
+           'run_paper', 'paper_benchmark']
 
 # %% ../nbs/11a_paper.ipynb #p012
 PAPER_PRETRAIN = {'mae_with_humans': [('mae', ('kinetics150',), None)],
@@ -156,9 +156,7 @@ def check_plan(data_root, jobs, *, init=(), preset='paper-vitb', decode=True, wo
 
 def check_init(path, preset='paper-vitb'):
     "Problems of a checkpoint given as an init: missing, unreadable, or not the width and depth the preset builds."
-    try:
-        checkpoint_args(path)
-        check_architecture(stage_config('finetune', preset, seed=0), [path])
+    try: check_architecture(stage_config('finetune', preset, seed=0), path, checkpoint_args(path))   # one read
     except Exception as e:
         return [str(e) if str(path) in str(e) else f'checkpoint {path}: {e}']
     return []
@@ -172,11 +170,14 @@ def _copies(cfg):
     "Checkpoints a run keeps: -last, the final one, one every `save_every` epochs and one at the last epoch."
     return 2 + cfg['epochs'] // cfg['save_every'] + (cfg['epochs'] % cfg['save_every'] > 0)
 
-def job_cost(job, data_root, *, preset='paper-vitb', gpus=8, throughput=None, settings=None):
-    "`dict(videos, steps, gpu_hours, disk_gb)` of one job: its stage's work per clip (`Stage.cost`) times its clips."
+def list_videos(data, data_root):
+    "Training videos of a job's datasets."
+    return sum(len(read_split(split)) for _, split, _ in paper_sources(data, data_root))
+
+def job_cost(job, videos, *, preset='paper-vitb', gpus=8, throughput=None, settings=None):
+    "`dict(videos, steps, gpu_hours, disk_gb)` of one job on `videos`: its work per clip (`Stage.cost`) x clips."
     cfg = stage_config(job.stage, preset, seed=job.seed, settings=settings)
     flops, epochs, checkpoint = STAGES[job.stage]().cost(cfg, world=gpus)
-    videos = sum(len(read_split(split)) for _, split, _ in paper_sources(job.data, data_root))
     clips = videos // cfg['batch_size'] * cfg['batch_size']                 # batches count clips: an epoch is N clips
     speed = (throughput or REFERENCE_FLOPS)[cfg['amp']]
     return dict(videos=videos, steps=cfg['epochs'] * (clips // cfg['batch_size']), amp=cfg['amp'],
@@ -211,8 +212,9 @@ def measure_throughput(preset='paper-vitb', steps=5, batch=8):
 
 def plan(jobs, data_root, *, preset='paper-vitb', gpus=8, throughput=None, settings=None):
     "Every job with its videos, steps, precision, GPU hours and disk; `throughput` None: `REFERENCE_FLOPS`."
+    videos = {d: list_videos(d, data_root) for d in {j.data for j in jobs}}     # each list read once
     rows = [dict(recipe=j.recipe, stage=j.stage, data='+'.join(j.data), seed=j.seed,
-                 **job_cost(j, data_root, preset=preset, gpus=gpus, throughput=throughput,
+                 **job_cost(j, videos[j.data], preset=preset, gpus=gpus, throughput=throughput,
                             settings=settings)) for j in jobs]
     return pd.DataFrame(rows)
 
@@ -229,7 +231,10 @@ def plan_summary(table, gpus, throughput=None):
 
 # %% ../nbs/11a_paper.ipynb #p030
 class Interrupted(RuntimeError):
-    "A run of the benchmark stopped before finishing; running the benchmark again continues it."
+    "A run of the benchmark stopped before finishing (`status`: its exit status); running it again continues it."
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
 
 def expected_rows(jobs):
     "The results rows the downstream jobs will write: `(recipe, dataset, protocol, seed)`."
@@ -247,10 +252,10 @@ def run_paper(jobs, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', s
                  f'{shlex.join(argv)}')
         rc = subprocess.run(argv).returncode
         if rc in (143, -15):
-            raise Interrupted(f'{job.out_dir}: stopped by SIGTERM; run the benchmark again to resume it')
+            raise Interrupted(f'{job.out_dir}: stopped by SIGTERM; run the benchmark again to resume it', 143)
         if rc:
             raise Interrupted(f'{job.out_dir}: exit status {rc} (its message is above); once fixed, run the benchmark '
-                              'again: finished runs are kept')
+                              'again: finished runs are kept', 1)
     if report:
         from ppma.benchmark import render_report
         render_report(out)

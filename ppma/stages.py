@@ -330,9 +330,9 @@ MIX_KEYS = ('mix', 'mix_weights', 'mix_mode', 'then', 'sweep_points')   # the av
 
 def encoders_to_average(cfg, init):
     "Encoder states of the checkpoints (or PPMA ensemble file) in `init`, and an empty `VideoViT` of their shape."
-    check_architecture(cfg, init)
-    states = encoder_states(as_list(init))
     args = checkpoint_args(as_list(init)[0])           # a checkpoint of ours rebuilds as trained (heads included)
+    check_architecture(cfg, as_list(init)[0], args)     # the others: `encoder_states` refuses another shape
+    states = encoder_states(as_list(init))
     return states, VideoViT(**{**args, 'img_size': cfg['size'], 'num_frames': cfg['num_frames'], 'num_classes': 0})
 
 def fixed_average(cfg, init, out):
