@@ -296,8 +296,8 @@ def plot_results(df, protocols=('linear_probe', 'finetune')):
         sns.barplot(data=d, x='dataset', y='top1', hue='recipe', errorbar=lambda v: t_interval(v)[2:], ax=ax, capsize=0.1)
         seeds = d.groupby(['recipe', 'dataset']).seed.nunique()
         n = f'{seeds.min()}' if seeds.min() == seeds.max() else f'{seeds.min()} to {seeds.max()}'
-        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s), bars: 95% t-interval'
-                     + (' (one seed: no error bar)' if seeds.max() < 2 else ''))
+        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s)\nbars: 95% t-interval'   # two lines:
+                     + (' (one seed: no error bar)' if seeds.max() < 2 else ''))                  # panels side by side
         ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe', loc='upper left', bbox_to_anchor=(1.01, 1))   # beside the bars, never on them
     fig.tight_layout()
     return fig
