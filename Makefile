@@ -16,8 +16,9 @@ $(STAMP): settings.ini setup.py
 demo: $(STAMP)
 	$(BIN)/ppma demo
 
-# Runs the notebooks' tests (slow cells skipped), then pytest. Writes nothing in the tree.
+# Lints (ruff, rules in pyproject.toml), runs the notebooks' tests (slow cells skipped), then pytest. Writes nothing.
 test: $(STAMP)
+	$(BIN)/ruff check --no-cache
 	$(BIN)/nbdev_test --n_workers 2
 	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider -m "not slow" tests
 

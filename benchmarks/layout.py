@@ -9,9 +9,11 @@ Counts (Python `ast` on `ppma/*.py`, notebook JSON for `nbs/[0-9]*.ipynb`):
 - code-cell lines (median, p90, max), and the share of export cells followed by an example or test: the next code
   cell uses a name the export cell defines and asserts or shows something (an assert, a `test_*` call, a print or
   plot, or a last line that is an expression the notebook displays). A notebook's imports cell (it defines nothing,
-  or only its logger) is not counted: the skeleton puts the hidden test imports after it.
+  or only its logger) is not counted: the skeleton puts the hidden test imports after it;
+- lines over 120 characters (nbdev's generated `__all__` statement aside) and `;` statement joins;
+- import cycles between the package's modules, imports inside functions included.
 """
-import ast, json, re, statistics, sys
+import ast, io, json, re, statistics, sys, tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,15 +107,80 @@ def notebook_rhythm(nbs=ROOT / 'nbs'):
     return lines, exports, shown
 
 
+def long_lines(pkg=ROOT / 'ppma', limit=120):
+    "(module, line) of each line over `limit` characters, except in the `__all__` statement nbdev_export writes."
+    out = []
+    for p in sorted(pkg.glob('*.py')):
+        if p.name == '_modidx.py': continue
+        text = p.read_text()
+        generated = set()
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.Assign) and [getattr(t, 'id', None) for t in node.targets] == ['__all__']:
+                generated |= set(range(node.lineno, node.end_lineno + 1))
+        out += [(p.name, i) for i, l in enumerate(text.splitlines(), 1) if len(l) > limit and i not in generated]
+    return out
+
+
+def semicolon_joins(pkg=ROOT / 'ppma'):
+    "(module, line) of each `;` between statements."
+    out = []
+    for p in sorted(pkg.glob('*.py')):
+        toks = tokenize.generate_tokens(io.StringIO(p.read_text()).readline)
+        out += [(p.name, t.start[0]) for t in toks if t.type == tokenize.OP and t.string == ';']
+    return out
+
+
+def module_imports(pkg=ROOT / 'ppma'):
+    "`{module: {package modules it imports}}`, counting imports anywhere in the file (inside functions too)."
+    names = {p.stem for p in pkg.glob('*.py')}
+    graph = {}
+    for p in sorted(pkg.glob('*.py')):
+        deps = set()
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = (node.module or '').removeprefix(pkg.name + '.') if node.level == 0 else (node.module or '')
+                if node.level == 0 and not (node.module or '').startswith(pkg.name): continue
+                if base in names: deps.add(base)
+                elif not base: deps |= {a.name for a in node.names if a.name in names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split('.')[1] for a in node.names if a.name.startswith(pkg.name + '.')}
+        graph[p.stem] = deps - {p.stem}
+    return graph
+
+
+def import_cycles(pkg=ROOT / 'ppma'):
+    "Each set of modules that import one another in a circle (strongly connected components of two or more)."
+    graph, order, low, stack, out = module_imports(pkg), {}, {}, [], []
+    def visit(v):
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack: low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            comp = set()
+            while not comp or v not in comp: comp.add(stack.pop())
+            if len(comp) > 1: out.append(sorted(comp))
+    for v in sorted(graph):
+        if v not in order: visit(v)
+    return out
+
+
 def p90(xs): return sorted(xs)[int(0.9 * (len(xs) - 1))]
 
 
 def report():
     sizes, (lines, exports, shown) = module_sizes(), notebook_rhythm()
-    rows = [f'modules: {len(sizes)}, largest ' + ', '.join(f'{k} {v}' for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:5]),
+    largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    rows = [f'modules: {len(sizes)}, largest ' + ', '.join(f'{k} {v}' for k, v in largest),
             f'functions over 40 lines: {len(long_functions())}',
+            f'lines over 120 characters: {len(long_lines())}, `;` joins: {len(semicolon_joins())}, '
+            f'import cycles: {len(import_cycles())}',
             f'stage branches / model isinstance outside stages.py: {len(stage_branches())}',
-            f'notebook code cells: {len(lines)}, median {statistics.median(lines):g} lines, p90 {p90(lines)}, max {max(lines)}',
+            f'notebook code cells: {len(lines)}, median {statistics.median(lines):g} lines, p90 {p90(lines)}, '
+            f'max {max(lines)}',
             f'export cells followed by an example or test: {shown} of {exports} ({100 * shown / exports:.0f}%)']
     return '\n'.join(rows)
 
@@ -121,4 +188,5 @@ def report():
 if __name__ == '__main__':
     print(report())
     if '-v' in sys.argv:
-        for row in long_functions() + stage_branches(): print(*row)
+        for row in long_functions() + stage_branches() + long_lines() + semicolon_joins(): print(*row)
+        for cycle in import_cycles(): print('cycle:', ' <-> '.join(cycle))

@@ -11,7 +11,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ppma.data import card_split, load_card, read_split
+from ppma.data import read_split
+from ppma.cards import card_split, load_card
 from ppma.paper import paper_jobs, plan, plan_summary
 
 # train videos of the lists not shipped: SynAPT's kinetics150_train.txt (89,665; the No-Human set is the same

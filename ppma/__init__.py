@@ -7,4 +7,4 @@ __version__ = "0.1.0"
 __all__ = []
 
 # %% ../nbs/13_init.ipynb #30bd8ee8
-from . import models  # noqa: F401  (registers the architectures with timm)
+from . import registry  # noqa: F401  (registers the architectures with timm)

@@ -15,7 +15,8 @@ __all__ = ['shot_starts', 'shot_ids', 'features', 'match', 'shift', 'camera_moti
 def shot_starts(frames, threshold=0.7):
     "Indices where a shot starts (always 0): HSV histogram correlation with the previous frame below `threshold`."
     k = max(1, min(frames.shape[1:3]) // 96)                  # about 96 rows or columns or more: a stable histogram
-    hist = lambda f: cv2.normalize(cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], None, [16, 16], [0, 180, 0, 256]), None)
+    hist = lambda f: cv2.normalize(cv2.calcHist([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)], [0, 1], None, [16, 16],
+                                                [0, 180, 0, 256]), None)
     hs = [hist(np.ascontiguousarray(f[::k, ::k])) for f in frames]
     return [0] + [t for t in range(1, len(frames)) if cv2.compareHist(hs[t - 1], hs[t], cv2.HISTCMP_CORREL) < threshold]
 
@@ -28,12 +29,14 @@ def features(frame, mask=None, *, side=320, n=600):
     s = min(1.0, side / max(frame.shape[:2]))
     g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if s < 1: g = cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    keep = None if mask is None else cv2.resize((~mask).astype(np.uint8) * 255, g.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    keep = None if mask is None else cv2.resize((~mask).astype(np.uint8) * 255, g.shape[::-1],
+                                                interpolation=cv2.INTER_NEAREST)
     k, d = cv2.ORB_create(n).detectAndCompute(g, keep)
     return np.float32([p.pt for p in k]).reshape(-1, 2) / s, d, 3.0 / s
 
 def match(fa, fb, least=12, points=False):
-    "The homography taking frame b's pixels to frame a's, from their `features`, or None; `points`: also its inlier pairs."
+    """The homography taking frame b's pixels to frame a's, from their `features`, or None; `points`: also its inlier
+    pairs."""
     (pa, da, tol), (pb, db, _) = fa, fb
     if da is None or db is None or len(pa) < least or len(pb) < least: return None
     ms = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
@@ -50,7 +53,8 @@ def shift(a, b, side=320):
 
 # %% ../nbs/08_background.ipynb #ctwgnqs
 def camera_motion(frames, *, pairs=8, gap=5, still=1.0, starts=None):
-    "`{'moving', 'evidence', 'shift_px', 'pairs', 'found', ...}`: whether the camera moves, from features shared by sampled frames."
+    """`{'moving', 'evidence', 'shift_px', 'pairs', 'found', ...}`: whether the camera moves, from features shared by
+    sampled frames."""
     n = len(frames)
     sid = shot_ids(starts if starts is not None else shot_starts(frames), n)
     cand = [t for t in range(n - gap) if sid[t] == sid[t + gap]]
@@ -79,22 +83,27 @@ def inpaint_rest(frame, hole, radius=3):
     if not len(ys): return frame
     m = 2 * radius + 2
     y0, y1, x0, x1 = max(0, ys.min() - m), ys.max() + m + 1, max(0, xs.min() - m), xs.max() + m + 1
-    frame[y0:y1, x0:x1] = cv2.inpaint(np.ascontiguousarray(frame[y0:y1, x0:x1]), hole[y0:y1, x0:x1].astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    frame[y0:y1, x0:x1] = cv2.inpaint(np.ascontiguousarray(frame[y0:y1, x0:x1]), hole[y0:y1, x0:x1].astype(np.uint8),
+                                      radius, cv2.INPAINT_TELEA)
     return frame
 
 # %% ../nbs/08_background.ipynb #ciiqfjh
 def _paste(frame, at, m, med, seen):
     "Write `med` into the pixels of `m` (at offset `at`) that were `seen`; inpaint the others."
-    ys, xs = np.nonzero(m); ys, xs = ys + at[0], xs + at[1]
+    ys, xs = np.nonzero(m)
+    ys, xs = ys + at[0], xs + at[1]
     if seen.any(): frame[ys[seen], xs[seen]] = med[seen]
     if (~seen).any():
-        hole = np.zeros(frame.shape[:2], bool); hole[ys[~seen], xs[~seen]] = True
+        hole = np.zeros(frame.shape[:2], bool)
+        hole[ys[~seen], xs[~seen]] = True
         inpaint_rest(frame, hole)
 
 def _box(mask, margin=0):
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
-    return max(0, ys.min() - margin), min(h, ys.max() + margin + 1), max(0, xs.min() - margin), min(w, xs.max() + margin + 1)
+    return max(0, ys.min() - margin), min(h,
+                                          ys.max() + margin + 1), max(0,
+                                                                      xs.min() - margin), min(w, xs.max() + margin + 1)
 
 def fill_still(frames, masks, *, window=30, samples=24, block=8, starts=None, ring=4):
     "Masked pixels replaced by the median over nearby frames where they are visible (still camera)."
@@ -110,12 +119,15 @@ def fill_still(frames, masks, *, window=30, samples=24, block=8, starts=None, ri
         near = [s for s in range(max(0, b0 - window), min(n, b0 + block + window)) if sid[s] == sid[b0]]
         near = near[::max(1, len(near) // samples)]                 # at most about `samples` of them, evenly spread
         med, seen = masked_median(frames[near, y0:y1, x0:x1][:, sel], masks[near, y0:y1, x0:x1][:, sel])
-        plate = np.zeros((y1 - y0, x1 - x0, 3), np.uint8); plate[sel] = med
-        known = np.zeros(sel.shape, bool); known[sel] = seen
+        plate = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        plate[sel] = med
+        known = np.zeros(sel.shape, bool)
+        known[sel] = seen
         for t in ts:
             m = masks[t, y0:y1, x0:x1]
             around = (cv2.dilate(m.astype(np.uint8), k) > 0) & ~m & known
-            light = np.median(out[t, y0:y1, x0:x1][around].astype(np.int16) - plate[around], 0) if around.sum() > 8 else 0
+            light = np.median(out[t, y0:y1, x0:x1][around].astype(np.int16) - plate[around],
+                              0) if around.sum() > 8 else 0
             _paste(out[t], (y0, x0), m, (plate[m] + np.clip(light, -20, 20)).clip(0, 255).astype(np.uint8), known[m])
     return out
 
@@ -137,6 +149,8 @@ def fill_moving(frames, masks, *, window=30, samples=12, starts=None, side=320):
         for s in near:
             if (H := match(feat(t), feat(s))) is None: continue
             vals.append(warp(frames[s], H, cv2.INTER_LINEAR)[m])
-            hidden.append(warp((~masks[s]).astype(np.uint8), H, cv2.INTER_NEAREST)[m] == 0)   # its people; outside its view
-        _paste(out[t], (y0, x0), m, *(masked_median(np.stack(vals), np.stack(hidden)) if vals else (None, np.zeros(int(m.sum()), bool))))
+            # its people; outside its view
+            hidden.append(warp((~masks[s]).astype(np.uint8), H, cv2.INTER_NEAREST)[m] == 0)
+        _paste(out[t], (y0, x0), m,
+               *(masked_median(np.stack(vals), np.stack(hidden)) if vals else (None, np.zeros(int(m.sum()), bool))))
     return out

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 from .core import get_logger, repo_root, write_video
-from .data import save_card
+from .cards import save_card
 
 log = get_logger('ppma.benchmark')
 
 # %% auto #0
-__all__ = ['log', 'cut_clips', 'clip_card', 'real_footage', 'run_embedded', 'render_report']
+__all__ = ['log', 'cut_clips', 'clip_card', 'real_footage', 'run_embedded']
 
 # %% ../nbs/11_benchmark.ipynb #c006
 def cut_clips(src, out, seconds=2.0, max_side=None):
@@ -21,17 +21,21 @@ def cut_clips(src, out, seconds=2.0, max_side=None):
     from ppma.remove_humans import read_video
     frames, fps = read_video(src, max_side)
     n = max(1, int(round(seconds * fps)))
-    return [write_video(Path(out)/f'{Path(src).stem}_{i // n:03d}.mp4', frames[i:i + n], fps=fps) for i in range(0, len(frames) - n + 1, n)]
+    return [write_video(Path(out)/f'{Path(src).stem}_{i // n:03d}.mp4', frames[i:i + n],
+                        fps=fps) for i in range(0, len(frames) - n + 1, n)]
 
 def clip_card(folder, name, title, real_humans, notes, privacy=None):
     "A card (no action labels: label 0 throughout) for a folder of clips, with its split list."
     rows = sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob('*.mp4'))
     (Path(folder)/'train.csv').write_text(''.join(f'{r};0\n' for r in rows))
-    meta = dict(name=name, title=title, num_classes=1, classes_present=1, class_names=None, label_space=f'unlabelled:{name}',
-                splits={'train': 'train.csv', 'val': None}, counts={'train': len(rows), 'val': None}, media='video files (.mp4)',
+    meta = dict(name=name, title=title, num_classes=1, classes_present=1, class_names=None,
+                label_space=f'unlabelled:{name}',
+                splits={'train': 'train.csv', 'val': None}, counts={'train': len(rows), 'val': None},
+                media='video files (.mp4)',
                 real_humans=real_humans, license='OpenCV sample data (opencv-doc, Debian), BSD-3-Clause.',
                 source="OpenCV's vtest.avi, cut into 2 s clips", privacy={'notes': notes, **(privacy or {})})
-    return save_card(Path(folder)/'card.md', meta, f'# {title}\n\nNo action labels (label 0 throughout): used for MAE only.\n')
+    return save_card(Path(folder)/'card.md', meta,
+                     f'# {title}\n\nNo action labels (label 0 throughout): used for MAE only.\n')
 
 def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
     "Cards of vtest.avi clips with their people and with the people removed (made once)."
@@ -40,7 +44,9 @@ def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
     root = Path(root)
     if (root/'nohuman_clips'/'card.md').exists(): return root/'real_clips'/'card.md', root/'nohuman_clips'/'card.md'
     src = fetch_sample('vtest.avi')
-    if src is None: raise RuntimeError('vtest.avi could not be fetched (apt-get download opencv-doc); the embedded benchmark needs it')
+    if src is None:
+        raise RuntimeError('vtest.avi could not be fetched (apt-get download opencv-doc); the embedded benchmark needs '
+                           'it')
     frames, fps = read_video(src, 320)
     n = int(seconds * fps) // segments
     for k in range(segments): write_video(root/'real'/f'vtest_{k}.mp4', frames[k * n:(k + 1) * n], fps=fps)
@@ -48,11 +54,14 @@ def real_footage(root, seconds=48, segments=4, workers=2, progress=True):
     for sub in ('real', 'nohuman'):
         for v in sorted((root/sub).glob('vtest_*.mp4')): cut_clips(v, root/f'{sub}_clips', 2.0, 160)
     before, after = sum(r.get('detections_before', 0) for r in recs), sum(r.get('detections_after', 0) for r in recs)
-    real = clip_card(root/'real_clips', 'vtest_real', 'vtest.avi clips (with people)', True, 'Real, identifiable pedestrians.')
+    real = clip_card(root/'real_clips', 'vtest_real', 'vtest.avi clips (with people)', True,
+                     'Real, identifiable pedestrians.')
     nohuman = clip_card(root/'nohuman_clips', 'vtest_nohuman', 'vtest.avi clips, people removed', False,
                         'People removed by ppma remove-humans at 320x240; see ../nohuman/manifest.jsonl.',
-                        dict(detections_before=before, detections_after=after, removed_fraction=round(1 - after / before, 4) if before else None,
-                             audit_detector='OpenCV HOG, Daimler model', audit_detector_recall='0.73 on vtest.avi (count-based, 44 people counted by eye)'))
+                        dict(detections_before=before, detections_after=after,
+                             removed_fraction=round(1 - after / before, 4) if before else None,
+                             audit_detector='OpenCV HOG, Daimler model',
+                             audit_detector_recall='0.73 on vtest.avi (count-based, 44 people counted by eye)'))
     return real, nohuman
 
 
@@ -65,9 +74,3 @@ def run_embedded(out=None, scale='demo', workers=2, report=True, progress=True):
     real_footage(out/'data'/'vtest', seconds=12, segments=1, workers=workers, progress=progress)
     log.info(f'real-footage showcase ready in {time.time() - t0:.0f} s')
     return run_miniature(out, scale, workers=workers, progress=progress, report=report)
-
-def render_report(out):
-    "Execute `nbs/report.ipynb` on a runs folder (figures in `<out>/report`)."
-    import papermill as pm
-    pm.execute_notebook(str(repo_root()/'nbs'/'report.ipynb'), str(Path(out)/'report.ipynb'), kernel_name='python3',
-                        parameters=dict(runs_dir=str(out), out_dir=str(Path(out)/'report'), reference='mae_with_humans'), progress_bar=False)

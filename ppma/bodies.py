@@ -18,8 +18,11 @@ J = {n: i for i, n in enumerate(JOINTS)}
 
 def rot(axis, deg):
     "Rotation matrices `[T, 3, 3]` about `axis` ('x', 'y' or 'z') by angles `deg` `[T]`."
-    a = np.radians(np.asarray(deg, float)); c, s = np.cos(a), np.sin(a); o, z = np.ones_like(a), np.zeros_like(a)
-    m = {'x': [[o, z, z], [z, c, -s], [z, s, c]], 'y': [[c, z, s], [z, o, z], [-s, z, c]], 'z': [[c, -s, z], [s, c, z], [z, z, o]]}[axis]
+    a = np.radians(np.asarray(deg, float))
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    m = {'x': [[o, z, z], [z, c, -s], [z, s, c]], 'y': [[c, z, s], [z, o, z], [-s, z, c]],
+         'z': [[c, -s, z], [s, c, z], [z, z, o]]}[axis]
     return np.moveaxis(np.array(m), [0, 1], [-2, -1])
 
 def sample_body(rng):
@@ -40,17 +43,23 @@ def pose_joints(body, a):
     pelvis = np.stack([g('x'), body['leg'] + body['shin'] + g('y'), g('z')], -1)
     put = lambda name, p: out.__setitem__((slice(None), J[name]), p)
     put('pelvis', pelvis)
-    chest = pelvis + trunk @ np.array([0, body['torso'], 0]); put('spine', chest)
+    chest = pelvis + trunk @ np.array([0, body['torso'], 0])
+    put('spine', chest)
     put('neck', chest + trunk @ np.array([0, body['neck'], 0]))
     put('head', chest + trunk @ np.array([0, body['neck'] + body['head'], 0]))
     for side, sgn in (('l', 1), ('r', -1)):
-        sh = chest + trunk @ np.array([sgn * body['shoulder'], -0.02, 0]); put(f'{side}_shoulder', sh)
-        arm = trunk @ rot('y', -sgn * g(f'{side}_horiz')) @ rot('x', -g(f'{side}_flex')) @ rot('z', sgn * g(f'{side}_abd'))
-        elbow = sh + body['upper'] * (arm @ down); put(f'{side}_elbow', elbow)
+        sh = chest + trunk @ np.array([sgn * body['shoulder'], -0.02, 0])
+        put(f'{side}_shoulder', sh)
+        arm = trunk @ rot('y', -sgn * g(f'{side}_horiz')) @ rot('x',
+                                                                -g(f'{side}_flex')) @ rot('z', sgn * g(f'{side}_abd'))
+        elbow = sh + body['upper'] * (arm @ down)
+        put(f'{side}_elbow', elbow)
         put(f'{side}_wrist', elbow + body['fore'] * ((arm @ rot('x', -g(f'{side}_elbow'))) @ down))
-        hip = pelvis + yaw @ np.array([sgn * body['hip'], 0, 0]); put(f'{side}_hip', hip)
+        hip = pelvis + yaw @ np.array([sgn * body['hip'], 0, 0])
+        put(f'{side}_hip', hip)
         thigh = yaw @ rot('x', -g(f'{side}_hip')) @ rot('z', sgn * g(f'{side}_hipabd'))
-        knee = hip + body['leg'] * (thigh @ down); put(f'{side}_knee', knee)
+        knee = hip + body['leg'] * (thigh @ down)
+        put(f'{side}_knee', knee)
         put(f'{side}_ankle', knee + body['shin'] * ((thigh @ rot('x', g(f'{side}_knee'))) @ down))
     return out
 
@@ -67,7 +76,8 @@ def walking(t, v):
 
 def running(t, v):
     w, a = _cyc(t, v, 1.8), v['amp']
-    return dict(l_hip=50 * a * _pos(np.sin(w)), r_hip=50 * a * _pos(-np.sin(w)), l_knee=20 + 70 * a * _pos(np.sin(w + 0.6)),
+    return dict(l_hip=50 * a * _pos(np.sin(w)), r_hip=50 * a * _pos(-np.sin(w)),
+                l_knee=20 + 70 * a * _pos(np.sin(w + 0.6)),
                 r_knee=20 + 70 * a * _pos(-np.sin(w + 0.6)), l_flex=-35 * a * np.sin(w), r_flex=35 * a * np.sin(w),
                 l_elbow=90, r_elbow=90, l_abd=10, r_abd=10, bow=8, y=0.06 * a * np.abs(np.sin(w)) - 0.03)
 
@@ -76,7 +86,8 @@ def jumping(t, v):
     crouch = np.where(s < 0.35, np.sin(np.pi * s / 0.35), 0)
     air = np.where((s > 0.35) & (s < 0.75), np.sin(np.pi * (s - 0.35) / 0.4), 0)
     return dict(l_hip=50 * crouch, r_hip=50 * crouch, l_knee=80 * crouch, r_knee=80 * crouch, bow=20 * crouch,
-                y=-0.15 * crouch + 0.35 * v['amp'] * air, l_flex=-30 * crouch + 150 * air, r_flex=-30 * crouch + 150 * air)
+                y=-0.15 * crouch + 0.35 * v['amp'] * air, l_flex=-30 * crouch + 150 * air,
+                r_flex=-30 * crouch + 150 * air)
 
 def jumping_jacks(t, v):
     s = np.sin(_cyc(t, v) / 2) ** 2
@@ -85,7 +96,8 @@ def jumping_jacks(t, v):
 
 def squatting(t, v):
     s = _ramp(t, v) * v['amp']
-    return dict(l_hip=95 * s, r_hip=95 * s, l_knee=120 * s, r_knee=120 * s, bow=25 * s, y=-0.42 * s, l_flex=85 * s, r_flex=85 * s)
+    return dict(l_hip=95 * s, r_hip=95 * s, l_knee=120 * s, r_knee=120 * s, bow=25 * s, y=-0.42 * s,
+                l_flex=85 * s, r_flex=85 * s)
 
 def waving_one_hand(t, v):
     w = _cyc(t, v, 2.0)
@@ -98,12 +110,14 @@ def waving_both_hands(t, v):
 
 def clapping(t, v):
     s = np.abs(np.sin(_cyc(t, v, 1.5)))
-    return dict(l_flex=75, r_flex=75, l_horiz=-25 + 55 * v['amp'] * s, r_horiz=-25 + 55 * v['amp'] * s, l_elbow=35, r_elbow=35)
+    return dict(l_flex=75, r_flex=75, l_horiz=-25 + 55 * v['amp'] * s, r_horiz=-25 + 55 * v['amp'] * s,
+                l_elbow=35, r_elbow=35)
 
 def punching(t, v):
     w = _cyc(t, v, 1.2)
     l, r = _pos(np.sin(w)) ** 2, _pos(-np.sin(w)) ** 2
-    return dict(l_flex=60 + 30 * l, r_flex=60 + 30 * r, l_elbow=130 * (1 - l * v['amp']), r_elbow=130 * (1 - r * v['amp']),
+    return dict(l_flex=60 + 30 * l, r_flex=60 + 30 * r, l_elbow=130 * (1 - l * v['amp']),
+                r_elbow=130 * (1 - r * v['amp']),
                 l_horiz=15 * l, r_horiz=15 * r, bow=5, l_hip=10, r_knee=15, l_knee=15)
 
 def kicking(t, v):
@@ -118,7 +132,8 @@ def bowing(t, v):
 def turning_around(t, v):
     w = _cyc(t, v, 2.0)
     return dict(yaw=360 * v['amp'] * v['f'] * (t - t[0]) + np.degrees(v['phase']), l_hip=12 * _pos(np.sin(w)),
-                r_hip=12 * _pos(-np.sin(w)), l_knee=20 * _pos(np.sin(w)), r_knee=20 * _pos(-np.sin(w)), l_abd=8, r_abd=8)
+                r_hip=12 * _pos(-np.sin(w)), l_knee=20 * _pos(np.sin(w)),
+                r_knee=20 * _pos(-np.sin(w)), l_abd=8, r_abd=8)
 
 def raising_arms(t, v):
     s = _ramp(t, v) * v['amp']
@@ -127,7 +142,8 @@ def raising_arms(t, v):
 def sitting_down(t, v):
     s = np.clip((t - t[0]) / (0.6 * (t[-1] - t[0] + 1e-9)) - 0.15 * v['phase'] / np.pi, 0, 1)
     s = (1 - np.cos(np.pi * s)) / 2 * v['amp']
-    return dict(l_hip=85 * s, r_hip=85 * s, l_knee=90 * s, r_knee=90 * s, y=-0.4 * s, bow=10 * s, l_flex=30 * s, r_flex=30 * s)
+    return dict(l_hip=85 * s, r_hip=85 * s, l_knee=90 * s, r_knee=90 * s, y=-0.4 * s, bow=10 * s,
+                l_flex=30 * s, r_flex=30 * s)
 
 # The motions, in words: **walking** and **running** swing legs and arms in opposition (running faster, knees
 # high, elbows bent, a bounce); **jumping** crouches then leaves the floor with the arms thrown up;
@@ -137,13 +153,15 @@ def sitting_down(t, v):
 # extensions; **kicking** swings one leg up in front; **bowing** bends the torso forward and back; **turning_around**
 # rotates the whole body while stepping; **raising_arms** lifts both arms forward to overhead and down;
 # **sitting_down** lowers the hips once, slowly, torso upright.
-ACTIONS = {f.__name__: f for f in [walking, running, jumping, jumping_jacks, squatting, waving_one_hand, waving_both_hands,
+ACTIONS = {f.__name__: f for f in [walking, running, jumping, jumping_jacks, squatting,
+                                   waving_one_hand, waving_both_hands,
                                    clapping, punching, kicking, bowing, turning_around, raising_arms, sitting_down]}
 
 # %% ../nbs/09_bodies.ipynb #c012
 def sample_variation(rng):
     "Speed, amplitude, phase and handedness of one sample."
-    return dict(f=rng.uniform(0.5, 0.9), amp=rng.uniform(0.75, 1.1), phase=rng.uniform(0, 2 * np.pi), side=rng.choice([-1, 1]))
+    return dict(f=rng.uniform(0.5, 0.9), amp=rng.uniform(0.75, 1.1), phase=rng.uniform(0, 2 * np.pi),
+                side=rng.choice([-1, 1]))
 
 def action_angles(action, t, v):
     "Joint angles of `action` at times `t` with variation `v`, mirrored for a left-handed sample."

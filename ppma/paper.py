@@ -13,7 +13,8 @@ import torch
 
 from .checkpoints import check_architecture, checkpoint_args
 from .core import atomic_write_text, check_names, get_logger
-from .data import card_split, load_card, read_split
+from .data import read_split
+from .cards import card_split, load_card
 from .models import create_model, forward_flops
 from .prepare import sample_exists, scan_split
 from .stages import STAGES
@@ -257,7 +258,7 @@ def run_paper(jobs, *, data_root, out, gpus=8, workers=8, preset='paper-vitb', s
             raise Interrupted(f'{job.out_dir}: exit status {rc} (its message is above); once fixed, run the benchmark '
                               'again: finished runs are kept', 1)
     if report:
-        from ppma.benchmark import render_report
+        from ppma.figures import render_report
         render_report(out)
     return out/'report'
 

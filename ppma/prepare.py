@@ -13,8 +13,8 @@ import cv2
 from tqdm import tqdm
 
 from .core import atomic_write_text, check_output_dir, clean_stale, process_pool, run_with_timeout, write_video
-from .data import (VIDEO_EXTS, DecodeError, FrameFolder, card_split, check_rel, load_card, open_video, read_split,
-                       resolve_sample, rgb)
+from .data import VIDEO_EXTS, DecodeError, FrameFolder, check_rel, open_video, read_split, resolve_sample, rgb
+from .cards import card_split, load_card
 
 # %% auto #0
 __all__ = ['probe_sample', 'scan_split', 'check_dataset', 'sample_exists', 'iter_frames', 'scale_short_side', 'resize_sample',
@@ -46,7 +46,9 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
     splits, errors, notes, seen = splits or {}, [], [], {}
     for which in ('train', 'val'):
         try: path = card_split(card, which, splits.get(which))
-        except FileNotFoundError as e: notes.append(str(e)); continue
+        except FileNotFoundError as e:
+            notes.append(str(e))
+            continue
         rows = read_split(path)
         seen[which] = {r for r, _ in rows}
         dups = sorted(r for r, k in Counter(r for r, _ in rows).items() if k > 1)
@@ -62,7 +64,8 @@ def check_dataset(card, root, splits=None, decode=True, workers=2, progress=True
         if decode:
             gone = set(missing)
             present = [row for row in rows if row[0] not in gone]
-            errors += [f'{which}: unreadable {r}: {e}' for r, e in scan_split(present, root, workers, progress=progress)]
+            errors += [f'{which}: unreadable {r}: {e}' for r,
+                       e in scan_split(present, root, workers, progress=progress)]
         notes.append(f'{which}: {len(rows)} rows, {len({l for _, l in rows})} classes present, {len(missing)} missing')
     both = seen.get('train', set()) & seen.get('val', set())
     if both: errors.append(f'{len(both)} videos in both train and val, e.g. {sorted(both)[0]}')
@@ -103,11 +106,14 @@ def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25, o
         if dst.is_dir() and not overwrite: return dst
         fps, it = iter_frames(src, frames_fps)
         tmp = dst.parent/f'.{dst.name}.ppma{os.getpid()}-.tmp'           # `clean_stale` removes it if we die
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         n = 0
         for n, f in enumerate(it, 1):
             cv2.imwrite(str(tmp/f'{n:05d}.jpg'), cv2.cvtColor(scale_short_side(f, short_side), cv2.COLOR_RGB2BGR))
-        if n == 0: shutil.rmtree(tmp); raise DecodeError(f'{src}: no frames decoded')
+        if n == 0:
+            shutil.rmtree(tmp)
+            raise DecodeError(f'{src}: no frames decoded')
         if dst.is_dir(): shutil.rmtree(dst)
         tmp.rename(dst)
         return dst
@@ -118,7 +124,9 @@ def resize_sample(root, rel, out, short_side=224, frames=False, frames_fps=25, o
     return write_video(dst, (scale_short_side(f, short_side) for f in it), fps=fps)
 
 def _resize(args):
-    try: resize_sample(*args); return args[1], None
+    try:
+        resize_sample(*args)
+        return args[1], None
     except Exception as e: return args[1], f'{type(e).__name__}: {e}'
 
 def claim_resize(out, short_side, frames, *, overwrite=False):

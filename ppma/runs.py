@@ -36,7 +36,8 @@ def init_distributed(device=None):
     if world > 1: follow_launcher()
     if world > 1 and not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     rank, local = (dist.get_rank(), int(os.environ.get('LOCAL_RANK', 0))) if world > 1 else (0, 0)
-    if world == 1 and cuda and device and ':' in device: local = int(device.split(':')[1])    # device='cuda:1' on one GPU
+    if world == 1 and cuda and device and ':' in device:
+        local = int(device.split(':')[1])    # device='cuda:1' on one GPU
     if cuda: torch.cuda.set_device(local)
     return rank, world, torch.device(f'cuda:{local}' if cuda else 'cpu')
 
@@ -52,7 +53,8 @@ def mean_over_ranks(run, value):
 def share(run, value):
     "Rank 0's `value` on every process."
     if run.world == 1: return value
-    box = [value]; dist.broadcast_object_list(box, src=0)
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
     return box[0]
 
 # %% ../nbs/07_runs.ipynb #c8ebefd2
@@ -60,7 +62,8 @@ def rng_state():
     "Every generator's state as tensors and plain Python values (a weights-only checkpoint can hold it)."
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     _, py, py_gauss = random.getstate()
-    s = {'torch': torch.get_rng_state(), 'numpy': [int(x) for x in keys], 'numpy_pos': [int(pos), int(has_gauss), float(gauss)],
+    s = {'torch': torch.get_rng_state(), 'numpy': [int(x) for x in keys],
+         'numpy_pos': [int(pos), int(has_gauss), float(gauss)],
          'python': list(py), 'python_gauss': py_gauss}
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
@@ -98,11 +101,13 @@ def trim_metrics(out, epoch, updates, mid_epoch):
     "Keep the metrics logged before a run resumes at `epoch` (at `updates` into it when `mid_epoch`)."
     path = Path(out)/'metrics.jsonl'
     if not path.exists(): return
-    keep = [r for r in read_jsonl(path) if r['epoch'] < epoch or (mid_epoch and r['epoch'] == epoch and r['step'] < updates)]
+    before = lambda r: r['epoch'] < epoch or (mid_epoch and r['epoch'] == epoch and r['step'] < updates)
+    keep = [r for r in read_jsonl(path) if before(r)]
     atomic_write_text(path, ''.join(json.dumps(r) + '\n' for r in keep))
 
 # %% ../nbs/07_runs.ipynb #c163a303
-RUN_FILES = ('run.json', 'metrics.jsonl', 'checkpoint*.pt', 'eval-*.json', 'failures-rank*.jsonl', 'curves.png', 'curves.json', 'tb',
+RUN_FILES = ('run.json', 'metrics.jsonl', 'checkpoint*.pt', 'eval-*.json', 'failures-rank*.jsonl', 'curves.png',
+             'curves.json', 'tb',
              'reconstructions')
 
 def run_status(out):
@@ -110,8 +115,10 @@ def run_status(out):
     out = Path(out)
     if not (out/'run.json').exists(): return 'empty'
     status = None
-    with contextlib.suppress(ValueError, OSError): status = json.loads((out/'run.json').read_text()).get('status', 'old')
-    if status == 'finished' or status == 'old' and (out/'checkpoint.pt').exists(): return 'finished'   # 'old': no status recorded yet
+    with contextlib.suppress(ValueError, OSError):
+        status = json.loads((out/'run.json').read_text()).get('status', 'old')
+    if status == 'finished' or status == 'old' and (out/'checkpoint.pt').exists():
+        return 'finished'   # 'old': no status recorded yet
     return 'resumable' if (out/'checkpoint-last.pt').exists() else 'started'
 
 def clear_run(out):
@@ -137,11 +144,15 @@ def lock_run(out, name='.lock', wait=10.0, *, shared=False):
             fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             break
         except BlockingIOError:
-            f.seek(0); who = f.read().strip()
+            f.seek(0)
+            who = f.read().strip()
             # a holder killed a moment ago may leave forked workers (they share the lock) that are still exiting
-            if _dead(who) and time.monotonic() < deadline: time.sleep(0.05); continue
+            if _dead(who) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
             f.close()
-            raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or choose another folder') from None
+            raise ValueError(f'out_dir {out}: in use by another run ({who or "unknown process"}); wait for it or '
+                             f'choose another folder') from None
     f.seek(0)
     f.truncate()
     f.write('shards of this output' if shared else f'pid {os.getpid()}')   # what a refused run will be told
@@ -159,7 +170,8 @@ def changed_settings(out, cfg, init=None, inputs=None):
     new = json.loads(json.dumps(cfg, default=str))
     diff = sorted(k for k in set(old.get('config', {})) | set(new) if k not in ('workers', 'device')
                   and old.get('config', {}).get(k) != new.get(k))
-    rows = ['training rows'] if inputs is not None and old.get('inputs') not in (None, inputs) else []   # (older runs: none)
+    # (older runs: none)
+    rows = ['training rows'] if inputs is not None and old.get('inputs') not in (None, inputs) else []
     return diff + (['init'] if old.get('init') != (str(init) if init else None) else []) + rows
 
 def _refuse(lock, message):
@@ -184,7 +196,9 @@ def claim_run(out, *, resume=False, overwrite=False, skip_finished=False, cfg=No
     elif status != 'empty' and not overwrite:
         what = 'a finished run' if status == 'finished' else 'an unfinished run'
         hint = 'resume=True / --resume continues it, ' if status == 'resumable' else ''
-        _refuse(lock, f'out_dir {out}: holds {what}; {hint}overwrite=True / --overwrite replaces it, or choose another folder')
+        _refuse(lock,
+                f'out_dir {out}: holds {what}; {hint}overwrite=True / --overwrite replaces it, or choose another '
+                f'folder')
     clear_run(out)
     return lock, 'start'
 
@@ -193,8 +207,10 @@ def write_run_json(run, status, *, init, sources, report=None, summary=None):
     "Rank 0 records the run: settings, results label, status, init and what of it loaded, datasets, summary."
     if not run.main: return
     atomic_write_text(run.out/'run.json', json.dumps({'config': run.cfg, 'recipe': run.recipe, 'status': status,
-        'init': str(init) if init else None, 'init_loaded': report, 'summary': summary, 'inputs': data_identity(sources),
-        'data': [{'name': s.name, 'root': str(s.root), 'rows': len(s.rows), 'label_space': s.label_space, 'classes': s.classes}
+        'init': str(init) if init else None, 'init_loaded': report, 'summary': summary,
+        'inputs': data_identity(sources),
+        'data': [{'name': s.name, 'root': str(s.root), 'rows': len(s.rows), 'label_space': s.label_space,
+                  'classes': s.classes}
                  for s in sources]}, indent=1, default=str))
 
 def finished_summary(out):
@@ -209,7 +225,9 @@ class Preempted(Exception):
 @contextlib.contextmanager
 def stop_on_sigterm(run):
     "Within the block, SIGTERM sets `run.stopping` instead of killing the process (main thread only)."
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     def handler(signum, frame): run.stopping = True
     old = signal.signal(signal.SIGTERM, handler)
     try: yield

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from .core import CARDS_DIR, get_logger, mix_seed
-from .data import card_classes, card_split, load_card, read_split
+from .data import read_split
+from .cards import card_classes, card_split, load_card
 from .prepare import sample_exists
 
 log = get_logger('ppma.sources')
@@ -65,7 +66,8 @@ def _card_source(item, root, split, which, allow_absolute):
         raise ValueError(f'data_root: needed for the card {card["name"]!r} (where its videos are on this machine)')
     root = Path(root) if root is not None else card['path'].parent
     if not root.exists(): raise FileNotFoundError(f'data_root {root} for {card["name"]} does not exist')
-    return Source(card['name'], rows, root, card['num_classes'], card.get('label_space') or card['name'], card_classes(card))
+    return Source(card['name'], rows, root, card['num_classes'], card.get('label_space') or card['name'],
+                  card_classes(card))
 
 def load_source(item, root=None, *, split=None, which='train', allow_absolute=False):
     "A `Source` from a card name/path or a split-list file."
@@ -80,12 +82,15 @@ def load_sources(data, data_root=None, *, split=None, which='train', allow_absol
     if not items: raise ValueError('data: no dataset given')
     roots = roots * len(items) if len(roots) == 1 else roots or [None] * len(items)
     splits = splits or [None] * len(items)
-    if len(roots) != len(items): raise ValueError(f'data_root: {len(roots)} roots for {len(items)} datasets (give one, or one each)')
+    if len(roots) != len(items):
+        raise ValueError(f'data_root: {len(roots)} roots for {len(items)} datasets (give one, or one each)')
     if len(splits) != len(items): raise ValueError(f'split: {len(splits)} lists for {len(items)} datasets')
-    return [load_source(i, r, split=s, which=which, allow_absolute=allow_absolute) for i, r, s in zip(items, roots, splits)]
+    return [load_source(i, r, split=s, which=which, allow_absolute=allow_absolute) for i, r,
+            s in zip(items, roots, splits)]
 
 def check_labels(sources, *, classify=False):
-    "Refuse a label outside its dataset's classes; when training a classifier, a list with one class (nothing to learn)."
+    """Refuse a label outside its dataset's classes; when training a classifier, a list with one class (nothing to
+    learn)."""
     for s in sources:
         bad = [(r, l) for r, l in s.rows if l >= s.num_classes]
         if bad: raise ValueError(f'{s.name}: label {bad[0][1]} of {bad[0][0]} is outside its {s.num_classes} classes')
@@ -98,21 +103,28 @@ def check_labels(sources, *, classify=False):
 def _held_out(v, train_src, where):
     "`v` checked against the training rows and given the training set's name and classes."
     unseen = sorted({l for _, l in v.rows} - {l for _, l in train_src.rows})
-    if unseen: raise ValueError(f'val {where}: label {unseen[0]} never appears in the training rows of {train_src.name}')
+    if unseen:
+        raise ValueError(f'val {where}: label {unseen[0]} never appears in the training rows of {train_src.name}')
     where_is = lambda s: {os.path.abspath(os.path.join(s.root, r)): r for r, _ in s.rows}   # the same file, not name
     mine = where_is(v)
     both = sorted(mine[f] for f in set(mine) & set(where_is(train_src)))
-    if both: raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must be held out')
-    v.name, v.num_classes, v.label_space, v.classes = train_src.name, train_src.num_classes, train_src.label_space, train_src.classes
+    if both:
+        raise ValueError(f'val {where}: {len(both)} video(s) are also training rows (e.g. {both[0]}): validation must '
+                         f'be held out')
+    v.name, v.num_classes = train_src.name, train_src.num_classes
+    v.label_space, v.classes = train_src.label_space, train_src.classes
     return [v]
 
 def drop_missing(source, *, allow_missing=False):
-    "Refuse held-out videos missing on disk (a score on a subset reads like one on the whole), or leave out and count them."
+    """Refuse held-out videos missing on disk (a score on a subset reads like one on the whole), or leave out and count
+    them."""
     gone = [r for r, _ in source.rows if not sample_exists(source.root, r)]
     if not gone: return source
-    what = f'{source.name}: {len(gone)} of {len(source.rows)} held-out videos are missing under {source.root}, e.g. {gone[0]}'
+    what = (f'{source.name}: {len(gone)} of {len(source.rows)} held-out videos are missing under {source.root}, '
+            f'e.g. {gone[0]}')
     if len(gone) == len(source.rows): raise ValueError(what)
-    if not allow_missing: raise ValueError(f'{what}; allow_missing=True / --allow-missing scores the rest and records the count')
+    if not allow_missing:
+        raise ValueError(f'{what}; allow_missing=True / --allow-missing scores the rest and records the count')
     log.warning(f'{what}: scored without them (the results row records {len(gone)} missing)')
     left_out = set(gone)
     source.rows, source.missing = [row for row in source.rows if row[0] not in left_out], len(gone)
@@ -130,7 +142,9 @@ def validation_sources(data, val, sources, allow_absolute=False):
         log.info(f'{item}: a split list has no validation list (give val=PATH / --val PATH): no results row is written')
         return []
     try: v = load_source(item, train_src.root, which='val', allow_absolute=allow_absolute)
-    except FileNotFoundError as e: log.info(f'no validation data: {e}'); return []
+    except FileNotFoundError as e:
+        log.info(f'no validation data: {e}')
+        return []
     return _held_out(v, train_src, item)
 
 # %% ../nbs/01a_sources.ipynb #01ff6804

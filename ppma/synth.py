@@ -13,7 +13,8 @@ from tqdm import tqdm
 
 from .bodies import ACTIONS, J, action_angles, pose_joints, sample_body, sample_variation
 from .core import X264_DETERMINISTIC, atomic_write_text, check_output_dir, clean_stale, process_pool, write_video
-from .data import FRAME_EXTS, VIDEO_EXTS, load_card, open_video, save_card
+from .data import FRAME_EXTS, VIDEO_EXTS, open_video
+from .cards import load_card, save_card
 
 # %% auto #0
 __all__ = ['BONES', 'STYLES', 'SKIN', 'SHIRTS', 'PANTS', 'HAIR', 'sample_camera', 'project', 'body_parts', 'draw_part',
@@ -26,7 +27,8 @@ def sample_camera(rng, n):
     "Per-frame camera positions and look-at points `[n, 3]` and the focal length (in frame heights)."
     az = rng.uniform(0, 360) + rng.uniform(-12, 12) * np.linspace(-0.5, 0.5, n)
     el, dist = rng.uniform(0, 30), rng.uniform(3.6, 5.0)
-    shake = np.cumsum(rng.normal(0, 0.004, (n, 3)), 0); shake -= shake.mean(0)
+    shake = np.cumsum(rng.normal(0, 0.004, (n, 3)), 0)
+    shake -= shake.mean(0)
     target = np.array([0, 0.85, 0]) + shake
     a, e = np.radians(az), np.radians(el)
     eye = target + dist * np.stack([np.cos(e) * np.sin(a), np.full(n, np.sin(e)), np.cos(e) * np.cos(a)], -1)
@@ -34,8 +36,10 @@ def sample_camera(rng, n):
 
 def project(points, cam, size):
     "Pixel coordinates `[n, ..., 2]` and depths `[n, ...]` of world points `[n, ..., 3]`."
-    fwd = cam['target'] - cam['eye']; fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
-    right = np.cross(fwd, [0, 1, 0]); right /= np.linalg.norm(right, axis=-1, keepdims=True)
+    fwd = cam['target'] - cam['eye']
+    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
+    right = np.cross(fwd, [0, 1, 0])
+    right /= np.linalg.norm(right, axis=-1, keepdims=True)
     up = np.cross(right, fwd)
     shape = (len(fwd),) + (1,) * (points.ndim - 2) + (3,)
     d = points - cam['eye'].reshape(shape)
@@ -44,22 +48,27 @@ def project(points, cam, size):
     return np.stack([size / 2 + f * x / z, size / 2 - f * y / z], -1), z
 
 # %% ../nbs/09a_synth.ipynb #c017
-BONES = [('pelvis', 'spine', 0.12, 'shirt'), ('spine', 'neck', 0.05, 'skin'), ('l_shoulder', 'r_shoulder', 0.06, 'shirt'),
-         ('l_hip', 'r_hip', 0.08, 'pants'), ('l_shoulder', 'l_elbow', 0.05, 'shirt'), ('l_elbow', 'l_wrist', 0.04, 'skin'),
-         ('r_shoulder', 'r_elbow', 0.05, 'shirt'), ('r_elbow', 'r_wrist', 0.04, 'skin'), ('l_hip', 'l_knee', 0.07, 'pants'),
+BONES = [('pelvis', 'spine', 0.12, 'shirt'), ('spine', 'neck', 0.05, 'skin'),
+         ('l_shoulder', 'r_shoulder', 0.06, 'shirt'),
+         ('l_hip', 'r_hip', 0.08, 'pants'), ('l_shoulder', 'l_elbow', 0.05, 'shirt'),
+         ('l_elbow', 'l_wrist', 0.04, 'skin'),
+         ('r_shoulder', 'r_elbow', 0.05, 'shirt'), ('r_elbow', 'r_wrist', 0.04, 'skin'),
+         ('l_hip', 'l_knee', 0.07, 'pants'),
          ('l_knee', 'l_ankle', 0.05, 'pants'), ('r_hip', 'r_knee', 0.07, 'pants'), ('r_knee', 'r_ankle', 0.05, 'pants')]
 STYLES = ('mannequin', 'stick', 'silhouette', 'realistic')
 
 def body_parts(joints, body, colors, style='mannequin'):
     "Capsules `(a, b, radius, color, side, joint ids)` and the head sphere of one body at one frame (world units)."
     side = lambda a, b: a[0] if a[0] == b[0] and a[0] in 'lr' else 'c'
-    parts = [(joints[J[a]], joints[J[b]], r * body['girth'], colors[kind], side(a, b), (J[a], J[b])) for a, b, r, kind in BONES]
+    parts = [(joints[J[a]], joints[J[b]], r * body['girth'], colors[kind], side(a, b), (J[a], J[b])) for a,
+             b, r, kind in BONES]
     h = J['head']
     parts.append((joints[h], joints[h], body['head'] * 0.85, colors['skin'], 'head', (h, h)))
     if style == 'realistic':                              # hair on top of the head, shoes at the ankles
         up = np.array([0, body['head'] * 0.35, 0])
         parts.append((joints[h] + up, joints[h] + up, body['head'] * 0.7, colors['hair'], 'head', (h, h)))
-        parts += [(joints[J[f'{s}_ankle']],) * 2 + (0.055 * body['girth'], colors['shoes'], s, (J[f'{s}_ankle'],) * 2) for s in 'lr']
+        parts += [(joints[J[f'{s}_ankle']],) * 2 + (0.055 * body['girth'], colors['shoes'], s,
+                                                    (J[f'{s}_ankle'],) * 2) for s in 'lr']
     return parts
 
 
@@ -67,7 +76,8 @@ def body_parts(joints, body, colors, style='mannequin'):
 def draw_part(img, mask, p0, p1, r, color, side, style, light):
     "Draw one projected capsule (pixel end points, pixel radius) in `style`."
     a, b, r = tuple(np.round(p0 * 16).astype(int)), tuple(np.round(p1 * 16).astype(int)), max(r, 0.6)
-    line = lambda im, c, rad, off=(0, 0): cv2.line(im, (a[0] + off[0], a[1] + off[1]), (b[0] + off[0], b[1] + off[1]), c,
+    line = lambda im, c, rad, off=(0, 0): cv2.line(im, (a[0] + off[0], a[1] + off[1]),
+                                                   (b[0] + off[0], b[1] + off[1]), c,
                                                    max(1, int(2 * rad)), cv2.LINE_AA, shift=4)
     if mask is not None: line(mask, 255, r)
     if style == 'stick':
@@ -77,7 +87,9 @@ def draw_part(img, mask, p0, p1, r, color, side, style, light):
             line(img, col, max(0.8, r / 3))
             for q in (a, b): cv2.circle(img, q, int(max(1.2, r / 2) * 16), (255, 255, 255), -1, cv2.LINE_AA, shift=4)
         return
-    if style == 'silhouette': line(img, color, r); return
+    if style == 'silhouette':
+        line(img, color, r)
+        return
     c, soft = np.array(color, float), style == 'realistic'     # realistic: a soft rim and a gentle highlight
     line(img, tuple((c * (0.75 if soft else 0.45)).tolist()), r)
     line(img, tuple(c.tolist()), r * (0.85 if soft else 0.8))
@@ -108,15 +120,18 @@ def procedural_background(rng, cam, n, size):
         out[i] = wall[size // 4:size // 4 + size, x0:x0 + size]
         c = {k: v[i:i + 1] if k != 'focal' else v for k, v in cam.items()}
         pts, z = project(corners[None], c, size)
-        if (z > 0).all(): cv2.fillPoly(out[i], [np.round(pts[0] * 16).astype(np.int32)], floor_col.tolist(), cv2.LINE_AA, shift=4)
+        if (z > 0).all():
+            cv2.fillPoly(out[i], [np.round(pts[0] * 16).astype(np.int32)], floor_col.tolist(), cv2.LINE_AA, shift=4)
         seg, zs = project(lines[None], c, size)
         for (p, q), (za, zb) in zip(seg[0], zs[0]):
             if za > 0.3 and zb > 0.3:
-                cv2.line(out[i], tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)), grid_col.tolist(), 1, cv2.LINE_AA, shift=4)
+                cv2.line(out[i], tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)),
+                         grid_col.tolist(), 1, cv2.LINE_AA, shift=4)
     return out
 
 def film_still(rng, image, n, size):
-    "`[n, size, size, 3]` frames of a virtual camera moving over a still `image`: a pan, a slow zoom and a hand-held shake."
+    """`[n, size, size, 3]` frames of a virtual camera moving over a still `image`: a pan, a slow zoom and a hand-held
+    shake."""
     h, w = image.shape[:2]
     t = np.linspace(-0.5, 0.5, n)
     side = min(h, w) * rng.uniform(0.6, 0.8) * rng.uniform(0.95, 1.05) ** t          # zooming in or out, a little
@@ -133,7 +148,8 @@ def film_still(rng, image, n, size):
     return out
 
 def video_background(rng, files, n, size, motion='moving'):
-    "`n` consecutive frames of a random video from `files`, or of an image filmed by a moving (or `motion='still'`) camera."
+    """`n` consecutive frames of a random video from `files`, or of an image filmed by a moving (or `motion='still'`)
+    camera."""
     f = files[rng.integers(len(files))]
     if Path(f).suffix.lower() in FRAME_EXTS:
         image = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
@@ -143,7 +159,8 @@ def video_background(rng, files, n, size, motion='moving'):
         with open_video(f) as v:
             start = int(rng.integers(max(v.num_frames - n, 0) + 1))
             frames = v.get([min(start + i, v.num_frames - 1) for i in range(n)])
-    h, w = frames.shape[1:3]; s = min(h, w)
+    h, w = frames.shape[1:3]
+    s = min(h, w)
     frames = frames[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
     return np.stack([cv2.resize(frames[i % len(frames)], (size, size), interpolation=cv2.INTER_AREA) for i in range(n)])
 
@@ -158,14 +175,16 @@ HAIR = np.array([[20, 15, 10], [70, 45, 25], [140, 100, 55], [200, 170, 110], [1
 def realistic_colors(rng):
     "Skin from `SKIN`, clothing from everyday palettes with a little variation, hair and shoes."
     pick = lambda pal, j=0.12: (pal[rng.integers(len(pal))] * rng.uniform(1 - j, 1 + j, 3)).clip(0, 255).tolist()
-    return dict(skin=pick(SKIN, 0.05), shirt=pick(SHIRTS), pants=pick(PANTS), hair=pick(HAIR), shoes=pick(HAIR[:2], 0.3))
+    return dict(skin=pick(SKIN, 0.05), shirt=pick(SHIRTS), pants=pick(PANTS), hair=pick(HAIR),
+                shoes=pick(HAIR[:2], 0.3))
 
 def _colors(rng):
     return dict(skin=(SKIN[rng.integers(len(SKIN))] * rng.uniform(0.9, 1.05)).clip(0, 255).tolist(),
                 shirt=rng.uniform(20, 235, 3).tolist(), pants=rng.uniform(20, 200, 3).tolist())
 
 def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0, *, zoom=1.0):
-    "Everything random about one video of `action`: bodies, joints `[n, 16, 3]`, camera, light, extras; `zoom` scales the focal length."
+    """Everything random about one video of `action`: bodies, joints `[n, 16, 3]`, camera, light, extras; `zoom` scales
+    the focal length."""
     t = np.arange(n) / fps
     body = sample_body(rng)
     joints = pose_joints(body, action_angles(action, t, sample_variation(rng)))
@@ -173,29 +192,38 @@ def sample_scene(action, rng, n=32, fps=15, occluders=0.0, second_person=0.0, *,
     cam = sample_camera(rng, n)
     lo, hi = joints.reshape(-1, 3).min(0) - 0.15, joints.reshape(-1, 3).max(0) + 0.15
     centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
-    cam['eye'] += centre - cam['target'].mean(0); cam['target'] += centre - cam['target'].mean(0)
+    cam['eye'] += centre - cam['target'].mean(0)
+    cam['target'] += centre - cam['target'].mean(0)
     dist = np.linalg.norm(cam['eye'] - cam['target'], axis=-1).min()
     cam['focal'] = 0.45 * (dist - radius) / radius * rng.uniform(0.85, 1.0) * zoom
     if rng.random() < second_person:
         other, b2 = rng.choice(sorted(ACTIONS)), sample_body(rng)
-        j2 = pose_joints(b2, action_angles(other, t, sample_variation(rng))) + [rng.choice([-1, 1]) * rng.uniform(1.0, 1.6), 0, -rng.uniform(0.8, 2.0)]
+        j2 = pose_joints(b2,
+                         action_angles(other, t,
+                                       sample_variation(rng))) + [rng.choice([-1, 1]) * rng.uniform(1.0, 1.6), 0,
+                                                                  -rng.uniform(0.8, 2.0)]
         people.append((j2, b2, _colors(rng)))
     occluder = dict(x=rng.uniform(0.15, 0.75), w=rng.uniform(0.06, 0.14), top=rng.uniform(0.3, 0.7),
                     color=rng.uniform(20, 235, 3).tolist()) if rng.random() < occluders else None
-    light = rng.normal(size=2); light /= np.linalg.norm(light)
+    light = rng.normal(size=2)
+    light /= np.linalg.norm(light)
     return dict(action=action, people=people, cam=cam, light=light, occluder=occluder, n=n)
 
 # %% ../nbs/09a_synth.ipynb #c023
 def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with_mask=False, *, people=True,
                  background_motion='moving'):
-    "Frames `[n, size, size, 3]` (and the main body's mask `[n, size, size]` if asked); `people=False`: the same scene empty."
+    """Frames `[n, size, size, 3]` (and the main body's mask `[n, size, size]` if asked); `people=False`: the same scene
+    empty."""
     if style not in STYLES: raise ValueError(f'style {style!r}: use one of {STYLES}')
     n, cam = scene['n'], scene['cam']
     if backgrounds: frames = video_background(rng, backgrounds, n, size, background_motion)
     else: frames = procedural_background(rng, cam, n, size)
     masks = np.zeros((n, size, size), np.uint8) if with_mask else None
-    texture = (noise_texture(rng, size, 12)[..., None] * rng.uniform(80, 255, 3)).astype(np.uint8) if style == 'silhouette' else None
-    looks = [realistic_colors(rng) if style == 'realistic' else c for _, _, c in scene['people']]   # drawn after the background
+    texture = None
+    if style == 'silhouette':
+        texture = (noise_texture(rng, size, 12)[..., None] * rng.uniform(80, 255, 3)).astype(np.uint8)
+    # drawn after the background
+    looks = [realistic_colors(rng) if style == 'realistic' else c for _, _, c in scene['people']]
     proj = [project(j, cam, size) for j, _, _ in scene['people']]
     f, blank = cam['focal'] * size, np.zeros_like(frames[0])
     for i in range(n):
@@ -210,7 +238,8 @@ def render_scene(scene, rng, size=112, style='mannequin', backgrounds=None, with
             target = (layer if layer is not None else frames[i]) if people else blank   # an empty scene: the mask only
             draw_part(target, m, p0, p1, r, 255 if layer is not None else col, side, style, scene['light'])
         if layer is not None and people: frames[i][layer > 0] = texture[layer > 0]
-        if with_mask: masks[i] = cv2.dilate(masks[i], np.ones((3, 3), np.uint8))   # a pixel wider: every anti-aliased edge
+        if with_mask:
+            masks[i] = cv2.dilate(masks[i], np.ones((3, 3), np.uint8))   # a pixel wider: every anti-aliased edge
         if scene['occluder']: _draw_occluder(frames[i], masks[i] if with_mask else None, scene['occluder'], size)
     return frames, masks
 
@@ -222,7 +251,8 @@ def _draw_occluder(img, mask, o, size):
 # %% ../nbs/09a_synth.ipynb #c028
 def parse_classes(classes):
     "Class names from a list or a comma-separated string (default: all), checked against `ACTIONS`."
-    names = list(ACTIONS) if classes is None else [c.strip() for c in (classes.split(',') if isinstance(classes, str) else classes) if c.strip()]
+    if isinstance(classes, str): classes = classes.split(',')
+    names = list(ACTIONS) if classes is None else [c.strip() for c in classes if c.strip()]
     if not names: raise ValueError('classes: at least one class is needed')
     unknown = [c for c in names if c not in ACTIONS]
     if unknown: raise ValueError(f'classes: unknown {unknown}; known: {", ".join(ACTIONS)}')
@@ -236,7 +266,8 @@ def _check(per_class, val_fraction, size, frames, fps, style, backgrounds):
     if frames < 1: raise ValueError(f'frames={frames}: must be at least 1')
     if fps <= 0: raise ValueError(f'fps={fps}: must be positive')
     if style not in STYLES: raise ValueError(f'style {style!r}: use one of {", ".join(STYLES)}')
-    if backgrounds is not None and not Path(backgrounds).is_dir(): raise ValueError(f'backgrounds {backgrounds}: not a folder')
+    if backgrounds is not None and not Path(backgrounds).is_dir():
+        raise ValueError(f'backgrounds {backgrounds}: not a folder')
 
 def background_files(folder):
     "Videos and images under `folder` usable as backgrounds."
@@ -262,7 +293,8 @@ def render_video(job):
 # %% ../nbs/09a_synth.ipynb #c029
 _RECORD = '.synth-in-progress.json'          # the parameters of a run that has not finished (the card has them after)
 
-def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom=1.0, people=True,
+def _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds,
+            zoom=1.0, people=True,
             background_motion='moving'):
     return dict(style=style, seed=seed, size=size, frames=frames, fps=fps, per_class=per_class, occluders=occluders,
                 second_person=second_person, backgrounds=str(backgrounds) if backgrounds else None, classes=list(names),
@@ -270,7 +302,8 @@ def _params(names, style, seed, size, frames, fps, per_class, occluders, second_
 
 def _old_videos(out):
     "The videos under `out/videos` that `make_synth` could have written."
-    return [p for p in (out/'videos').glob('*/*.mp4') if p.parent.name in ACTIONS and re.fullmatch(rf'{p.parent.name}_\d{{4,}}\.mp4', p.name)]
+    ours = lambda p: p.parent.name in ACTIONS and re.fullmatch(rf'{p.parent.name}_\d{{4,}}\.mp4', p.name)
+    return [p for p in (out/'videos').glob('*/*.mp4') if ours(p)]
 
 def _made_with(out):
     "The parameters of the videos already in `out` and the file that says so; `(None, None)` when nothing does."
@@ -281,14 +314,16 @@ def _made_with(out):
     if not isinstance(meta.get('synth'), dict):
         raise ValueError(f'out_dir {out}: {card} is not the card of a synthetic set; choose another folder')
     p = dict(meta['synth'])
-    if 'classes' not in p and (out/'classes.txt').exists(): p['classes'] = (out/'classes.txt').read_text(encoding='utf-8').split()
+    if 'classes' not in p and (out/'classes.txt').exists():
+        p['classes'] = (out/'classes.txt').read_text(encoding='utf-8').split()
     p.setdefault('background_motion', 'still')          # sets made before the moving camera filmed still photos still
     return p, card
 
 def _differences(old, new):
     "`name (value there, value now)` for each parameter of `new` that `old` records with another value."
     def same(k, a, b):
-        if k == 'backgrounds': return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+        if k == 'backgrounds':
+            return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
         return a == b
     return [f'{k} ({old[k]!r} there, {v!r} now)' for k, v in new.items() if k in old and not same(k, old[k], v)]
 
@@ -307,7 +342,8 @@ def _refuse_other_runs(out, params, overwrite):
         raise ValueError(f'out_dir {out}: {out/"videos"} holds videos but no card says how they were made; '
                          'use another folder, or overwrite=True (--overwrite) to delete them and start again')
     if old is not None and (diff := _differences(old, params)):
-        raise ValueError(f'out_dir {out}: the videos there were made with other parameters, says {src}: {"; ".join(diff)}. '
+        raise ValueError(f'out_dir {out}: the videos there were made with other parameters, says {src}: '
+                         f'{"; ".join(diff)}. '
                          'Resume with the same parameters, use another folder, or overwrite=True (--overwrite) '
                          'to delete them and start again')
 
@@ -319,30 +355,37 @@ def _jobs(out, names, params, bg):
     for label, c in enumerate(names):
         for i in range(p['per_class']):
             rel = f'videos/{c}/{c}_{i:04d}.mp4'
-            jobs.append((str(out/rel), c, [p['seed'], ids[c], i, style_id], p['frames'], p['fps'], p['size'], p['style'], bg,
+            jobs.append((str(out/rel), c, [p['seed'], ids[c], i, style_id], p['frames'], p['fps'],
+                         p['size'], p['style'], bg,
                          p['occluders'], p['second_person'], p['zoom'], p['people'], p['background_motion']))
             rows['val' if i >= p['per_class'] - n_val else 'train'].append(f'{rel};{label}')
     return jobs, rows
 
 def make_synth(out, classes=None, *, per_class=10, val_fraction=0.2, size=112, frames=48, fps=15, style='mannequin',
-               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None, progress=True, overwrite=False,
+               backgrounds=None, seed=0, workers=2, occluders=0.0, second_person=0.0, name=None,
+               progress=True, overwrite=False,
                zoom=1.0, people=True, background_motion='moving'):
     "Write a synthetic action dataset to `out` (resuming one made with the same parameters); returns its card's path."
     names = parse_classes(classes)
     _check(per_class, val_fraction, size, frames, fps, style, backgrounds)
     if not zoom > 0: raise ValueError(f'zoom={zoom}: must be positive')
-    if background_motion not in ('moving', 'still'): raise ValueError(f'background_motion={background_motion!r}: use moving or still')
-    out = Path(out); check_output_dir(out, backgrounds, param='out_dir')
+    if background_motion not in ('moving', 'still'):
+        raise ValueError(f'background_motion={background_motion!r}: use moving or still')
+    out = Path(out)
+    check_output_dir(out, backgrounds, param='out_dir')
     bg = background_files(backgrounds) if backgrounds else None
     if out.is_dir(): clean_stale(out)
-    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person, backgrounds, zoom, people,
+    params = _params(names, style, seed, size, frames, fps, per_class, occluders, second_person,
+                     backgrounds, zoom, people,
                      background_motion)
     _refuse_other_runs(out, params, overwrite)
     jobs, rows = _jobs(out, names, {**params, 'val_fraction': val_fraction}, bg)
     atomic_write_text(out/_RECORD, json.dumps(params, indent=1) + '\n')
     with process_pool(workers) as pool:
         try: list(tqdm(pool.map(render_video, jobs), total=len(jobs), desc='synth', disable=not progress))
-        except BaseException: pool.shutdown(cancel_futures=True); raise
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
     for which, r in rows.items(): atomic_write_text(out/f'{which}.csv', ''.join(l + '\n' for l in r))
     atomic_write_text(out/'classes.txt', ''.join(c + '\n' for c in names))
     card = save_card(out/'card.md', *_card(out, names, rows, params, name))
@@ -351,7 +394,8 @@ def make_synth(out, classes=None, *, per_class=10, val_fraction=0.2, size=112, f
 
 def _card(out, names, rows, params, name):
     p, space = params, 'synth-' + hashlib.sha1(','.join(names).encode()).hexdigest()[:8]
-    meta = dict(name=name or out.name, title=f'Synthetic actions ({p["style"]}, {len(names)} classes)', num_classes=len(names),
+    meta = dict(name=name or out.name, title=f'Synthetic actions ({p["style"]}, {len(names)} classes)',
+                num_classes=len(names),
                 classes_present=len(names), class_names='classes.txt', label_space=space,
                 splits={'train': 'train.csv' if rows['train'] else None, 'val': 'val.csv' if rows['val'] else None},
                 counts={k: len(v) for k, v in rows.items()}, media='video files (.mp4, H.264)', real_humans=False,
@@ -361,13 +405,15 @@ def _card(out, names, rows, params, name):
                        + (f' --backgrounds {p["backgrounds"]}' if p['backgrounds'] else ''),
                 privacy={'notes': ('Procedurally rendered virtual humans; no real person appears' if p['people'] else
                                    'The scenes of the other look with no person drawn (an exact No-Human version)')
-                                  + (' (backgrounds come from the given videos: check those).' if p['backgrounds'] else '.')},
+                                  + (' (backgrounds come from the given videos: check those).'
+                                     if p['backgrounds'] else '.')},
                 synth=p)
-    body = (f'# {meta["title"]}\n\nProcedural videos of an articulated 3-D body (16 joints) performing {len(names)} actions '
-            f'defined as joint-angle motions, with random body proportions, colours, speed, amplitude, phase and handedness, '
-            f'filmed by a randomly placed, slowly panning and shaking camera in front of '
+    body = (f'# {meta["title"]}\n\nProcedural videos of an articulated 3-D body (16 joints) performing {len(names)} '
+            f'actions defined as joint-angle motions, with random body proportions, colours, speed, amplitude, phase '
+            f'and handedness, filmed by a randomly placed, slowly panning and shaking camera in front of '
             f'{"frames of the given videos" if p["backgrounds"] else "a procedural wall and gridded floor"}'
-            + (' (photos filmed by a moving camera)' if p['backgrounds'] and p.get('background_motion') == 'moving' else '')
+            + (' (photos filmed by a moving camera)'
+               if p['backgrounds'] and p.get('background_motion') == 'moving' else '')
             + '. '
             f'Classes (label order): {", ".join(names)}.'
             + ('' if p['people'] else ' Here nobody is drawn: each video is its scene without the person.') + '\n')

@@ -81,7 +81,8 @@ def _link(src, dst):
 
 def _fake_lists(root, card, rows):
     "The card's lists; a made-up `train.csv` where it has none; with `rows`, short lists of its own in `root`."
-    from ppma.data import card_split, read_split
+    from ppma.data import read_split
+    from ppma.cards import card_split
     val = read_split(card_split(card, 'val'))
     if rows:                                   # one video of each of the first `rows` labels; each trained on twice
         val = list({l: (r, l) for r, l in reversed(val)}.values())[-rows:]
@@ -94,7 +95,7 @@ def _fake_lists(root, card, rows):
 
 def fake_data_root(root, names, *, rows=None, n=16, size=32):
     "A data root for cards `names`: every listed video a link to one small video; `rows`: short lists of its own."
-    from ppma.data import load_card
+    from ppma.cards import load_card
     root = Path(root)
     video = write_test_video(root/'.sample'/'v.mp4', frames=moving_frames(n, size, size, 0, 0))
     frames = write_frame_folder(root/'.sample'/'frames', n=n, h=size, w=size)

@@ -1,7 +1,7 @@
 "Shared test fixtures: a tiny model setting and a toy labelled video dataset with its card."
 import pytest
 
-from ppma.data import save_card
+from ppma.cards import save_card
 from ppma.testing import make_dataset
 
 TINY = dict(model='vit_tiny_cpu', size=32, num_frames=4, clip_seconds=0.6, workers=0, test_clips=1, test_crops=1)

@@ -8,7 +8,8 @@ import torch
 
 from ppma import data
 from ppma.cli import main
-from ppma.data import VideoClipDataset, collate, open_video, read_split, save_card
+from ppma.data import VideoClipDataset, collate, open_video, read_split
+from ppma.cards import save_card
 from ppma.testing import frame_index, make_dataset, truncate_file, write_frame_folder, write_garbage, write_test_video
 
 

@@ -9,8 +9,8 @@ import torch
 import ppma
 from ppma.checkpoints import export_hf, load_checkpoint
 from ppma.cli import main
-from ppma.data import save_card
-from ppma.models import TIMM_NAMES
+from ppma.cards import save_card
+from ppma.registry import TIMM_NAMES
 from ppma.training import train
 
 from conftest import TINY

@@ -91,7 +91,7 @@ def test_report_notebook_writes_every_figure(tmp_path):
 
 def test_result_figure_has_one_bar_per_recipe_and_dataset():
     import pandas as pd
-    from ppma.evaluate import plot_results, plot_gap
+    from ppma.figures import plot_results, plot_gap
     df = pd.DataFrame([dict(recipe=r, dataset=d, protocol=p, seed=s, top1=0.5) for r in ('a', 'b', 'c') for d in ('x', 'y')
                        for p in ('linear_probe', 'finetune') for s in (0, 1)])
     fig = plot_results(df)

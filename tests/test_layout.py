@@ -29,3 +29,20 @@ def test_the_counter_finds_what_it_counts(tmp_path):
 def test_the_readme_prints_the_current_counts():
     readme = (ROOT / 'README.md').read_text()
     assert layout.report() in readme, layout.report()
+
+
+def test_plain_lines_and_no_import_cycles():
+    assert layout.long_lines() == []
+    assert layout.semicolon_joins() == []
+    assert layout.import_cycles() == [], layout.import_cycles()
+
+
+def test_the_line_and_cycle_counters_can_fail(tmp_path):
+    "A planted long line, `;` join and a cycle through an import inside a function are each found."
+    pkg = tmp_path / 'ppma'
+    pkg.mkdir()
+    (pkg / 'a.py').write_text("__all__ = ['" + 'x' * 130 + "']\nfrom .b import f\nx = 1; y = 2\n")
+    (pkg / 'b.py').write_text('def f():\n    from ppma.a import x\n    return "' + 'y' * 130 + '"\n')
+    assert layout.long_lines(pkg) == [('b.py', 3)]           # nbdev's generated __all__ is not counted
+    assert layout.semicolon_joins(pkg) == [('a.py', 3)]
+    assert layout.import_cycles(pkg) == [['a', 'b']]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from ppma.data import VideoClipDataset, load_card, read_split, save_card
+from ppma.data import VideoClipDataset, read_split
+from ppma.cards import load_card, save_card
 from ppma.miniature import SCALES, shuffled_list
 from ppma.miniature_results import run_miniature
 from ppma.testing import write_test_video

@@ -10,7 +10,7 @@ import torch
 
 from ppma.checkpoints import build_model, save_checkpoint
 from ppma.cli import main
-from ppma.data import save_card
+from ppma.cards import save_card
 from ppma.models import MAEVideoViT, VideoViT, create_model
 from ppma.testing import truncate_file, write_test_video
 

@@ -7,7 +7,8 @@ import pytest
 
 import ppma.synth
 from ppma.cli import main
-from ppma.data import load_card, open_video, read_split
+from ppma.data import open_video, read_split
+from ppma.cards import load_card
 
 FAST = ['--per-class', '2', '--size', '48', '--frames', '8', '--val-fraction', '0.5']
 

@@ -3,7 +3,8 @@ from collections import Counter
 
 import pytest
 
-from ppma.data import card_classes, card_split, load_card, read_split
+from ppma.data import read_split
+from ppma.cards import card_classes, card_split, load_card
 
 # rows and classes present per shipped list, counted from the published lists (../shared/splits/ppma/README.md)
 EXPECTED = {

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ppma.cli import main
-from ppma.data import load_card, open_video, read_split
+from ppma.data import open_video, read_split
+from ppma.cards import load_card
 from ppma.bodies import ACTIONS
 from ppma.synth import STYLES, make_synth, render_scene, sample_scene
 

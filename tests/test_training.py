@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ppma.checkpoints import load_checkpoint, save_checkpoint
-from ppma.data import save_card
+from ppma.cards import save_card
 from ppma.models import VideoViT
 from ppma.training import train
 

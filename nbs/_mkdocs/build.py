@@ -47,9 +47,11 @@ def execute(path, out, timeout=600):
     nb = nbformat.read(path, as_version=4)
     runnable = copy.deepcopy(nb)
     for c in runnable.cells:
-        if c.cell_type == 'code' and ('slow' in directives(c) or 'eval' in directives(c) and directives(c)['eval'] == 'false'):
+        d = directives(c) if c.cell_type == 'code' else {}
+        if 'slow' in d or d.get('eval') == 'false':
             c.source = ''
-    NotebookClient(runnable, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}}).execute()
+    NotebookClient(runnable, timeout=timeout, kernel_name='python3',
+                   resources={'metadata': {'path': str(NBS)}}).execute()
     for c, r in zip(nb.cells, runnable.cells):
         if c.cell_type == 'code': c.outputs, c.execution_count = r.get('outputs', []), r.get('execution_count')
     nbformat.write(nb, out)
@@ -94,19 +96,24 @@ def present(nb, git_url):
         d = directives(c) if c.cell_type == 'code' else {}
         if 'default_exp' in d or 'hide' in d: continue
         if c.cell_type == 'markdown':
-            c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in ('- skip_exec: true', '- skip_showdoc: true'))
-            c.source = re.sub(r'^((?:> .*\n?)+)', lambda m: '*' + ' '.join(l[2:].strip() for l in m.group(1).splitlines()) + '*\n',
+            hidden = ('- skip_exec: true', '- skip_showdoc: true')
+            c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in hidden)
+            c.source = re.sub(r'^((?:> .*\n?)+)',
+                              lambda m: '*' + ' '.join(l[2:].strip() for l in m.group(1).splitlines()) + '*\n',
                               c.source, count=1, flags=re.M)                  # the subtitle, one or more `> ` lines
             # a heading's id must read the same in the page and in its table of contents: no code spans in headings
             c.source = re.sub(r'^(#+ .*)$', lambda m: m.group(1).replace('`', ''), c.source, flags=re.M)
-            cells.append(c); continue
+            cells.append(c)
+            continue
         if 'export' in d and module:
             entries = [api_entry(module, n, git_url) for n in public_names(c.source)]
             code = strip_directives(c.source)
-            if not entries and all(l.startswith(('import ', 'from ', 'log = ', '#')) or not l.strip() or l.startswith(' ')
+            if not entries and all(l.startswith(('import ', 'from ', 'log = ',
+                                                 '#')) or not l.strip() or l.startswith(' ')
                                    for l in code.splitlines()): continue      # the imports: nothing a reader calls
             body = '\n'.join(entries) + f'\n<details><summary>code</summary>\n\n```python\n{code}\n```\n\n</details>\n'
-            cells.append(nbformat.v4.new_markdown_cell(body)); continue
+            cells.append(nbformat.v4.new_markdown_cell(body))
+            continue
         c.source = strip_directives(c.source)
         c.outputs = [o for o in c.get('outputs', []) if o.get('name') != 'stderr']     # warnings and progress bars
         if c.source.strip() or c.outputs: cells.append(c)
@@ -115,7 +122,8 @@ def present(nb, git_url):
 
 
 def unique_headings(cells):
-    "Headings made unique within a page (cells are rendered one by one, so the page could repeat an id its contents link)."
+    """Headings made unique within a page (cells are rendered one by one, so the page could repeat an id its contents
+    link)."""
     seen = {}
     def fix(m):
         slug = re.sub(r'[^\w]+', '-', m.group(2).lower()).strip('-')
@@ -128,7 +136,8 @@ def unique_headings(cells):
 
 def run_notebook(name, out, params):
     "A run notebook executed by papermill with small parameters, as a reader's example."
-    cmd = [str(Path(sys.executable).parent/'papermill'), str(NBS/f'{name}.ipynb'), str(out), '-k', 'python3', '--log-level', 'WARNING']
+    cmd = [str(Path(sys.executable).parent/'papermill'), str(NBS/f'{name}.ipynb'), str(out), '-k', 'python3',
+           '--log-level', 'WARNING']
     for k, v in params.items(): cmd += ['-y', json.dumps({k: v})]
     subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, 'TQDM_DISABLE': '1'})
     return out
@@ -161,7 +170,8 @@ def title_of(path):
 def write_config(pages, fast):
     "mkdocs.yml: the sidebar in the module map's order, Material with offline search."
     import configparser
-    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT/'settings.ini')
     nav = [{'Home': 'index.ipynb'}]
     modules = [p for p in pages if p.stem[:2].isdigit()]
     if modules: nav.append({'Modules': [{f'{title_of(NBS/p.name)}': p.name} for p in modules]})
@@ -170,14 +180,18 @@ def write_config(pages, fast):
     nav.append({'Command line': 'cli.md'})
     if (SRC/'miniature.md').exists(): nav.insert(1, {'The miniature: results': 'miniature.md'})
     conf = {
-        'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC), 'site_dir': str(SITE),
+        'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC),
+        'site_dir': str(SITE),
         'repo_url': cfg['DEFAULT']['git_url'], 'use_directory_urls': False, 'strict': False, 'nav': nav,
-        'theme': {'name': 'material', 'features': ['navigation.sections', 'toc.follow', 'search.highlight', 'content.code.copy'],
+        'theme': {'name': 'material',
+                  'features': ['navigation.sections', 'toc.follow', 'search.highlight', 'content.code.copy'],
                   'palette': {'primary': 'indigo'}},
         'markdown_extensions': ['admonition', 'attr_list', 'md_in_html', 'tables', 'toc',
                                 {'pymdownx.highlight': {}}, 'pymdownx.superfences', 'pymdownx.details'],
-        'plugins': ['search', 'offline', {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'ignore_h1_titles': False,
-                                                             'remove_tag_config': {}, 'markdown_cell_processor': 'mkdocs'}}],
+        'plugins': ['search', 'offline',
+                    {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'ignore_h1_titles': False,
+                                                             'remove_tag_config': {},
+                                                             'markdown_cell_processor': 'mkdocs'}}],
     }
     import yaml
     (ROOT/'_docs'/'mkdocs.yml').write_text(yaml.safe_dump(conf, sort_keys=False))
@@ -190,11 +204,13 @@ def main(argv=None):
     a.add_argument('--workers', type=int, default=2)
     a = a.parse_args(argv)
     import configparser
-    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT/'settings.ini')
     git_url = cfg['DEFAULT']['git_url']
     t0 = time.time()
     os.environ['TQDM_DISABLE'] = '1'                 # kernels inherit it: no progress bars on the pages
-    shutil.rmtree(SRC, ignore_errors=True); SRC.mkdir(parents=True)
+    shutil.rmtree(SRC, ignore_errors=True)
+    SRC.mkdir(parents=True)
     names = ['index', '00_core'] if a.fast else ['index'] + sorted(p.stem for p in NBS.glob('[0-9][0-9]*.ipynb'))
     with cf.ProcessPoolExecutor(a.workers) as pool:       # each notebook in its own kernel; an error stops the build
         done = list(pool.map(execute, [NBS/f'{n}.ipynb' for n in names], [SRC/f'{n}.ipynb' for n in names]))
@@ -211,7 +227,8 @@ def main(argv=None):
     pages = []
     for p in sorted(SRC.glob('*.ipynb')):
         nb = present(nbformat.read(p, as_version=4), git_url)
-        nbformat.write(nb, p); pages.append(p)
+        nbformat.write(nb, p)
+        pages.append(p)
     (SRC/'cli.md').write_text(cli_reference())
     shutil.copy(NBS/'miniature.md', SRC/'miniature.md')      # the measured tables, linked from the README
     for png in (NBS/'images').glob('miniature_*.png'): shutil.copy(png, SRC/png.name)

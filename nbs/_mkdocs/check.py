@@ -16,7 +16,8 @@ PAGES = {'home': ('index.html', 900), 'module': ('07a_engine.html', 900), 'api_e
 class Links(HTMLParser):
     "The ids and the internal link targets of one page."
     def __init__(self):
-        super().__init__(); self.ids, self.links = set(), []
+        super().__init__()
+        self.ids, self.links = set(), []
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get('id'): self.ids.add(a['id'])
@@ -27,7 +28,9 @@ class Links(HTMLParser):
 
 
 def parse(page):
-    p = Links(); p.feed(page.read_text(encoding='utf-8', errors='replace')); return p
+    p = Links()
+    p.feed(page.read_text(encoding='utf-8', errors='replace'))
+    return p
 
 
 def broken_links(site=SITE):
@@ -39,7 +42,9 @@ def broken_links(site=SITE):
             base = site if u.path.startswith('/') else page.parent          # 404.html links from the site root
             target = (base/unquote(u.path).lstrip('/')).resolve() if u.path else page
             if target.is_dir(): target = target/'index.html'
-            if not target.exists(): bad.append((page.relative_to(site), link)); continue
+            if not target.exists():
+                bad.append((page.relative_to(site), link))
+                continue
             if u.fragment and target.suffix == '.html':
                 ids = pages[target].ids if target in pages else parse(target).ids
                 if unquote(u.fragment) not in ids: bad.append((page.relative_to(site), link))
@@ -51,19 +56,24 @@ def screenshots(site=SITE, out=SHOTS):
     exe = shutil.which('chromium') or shutil.which('chromium-browser')
     if exe is None: return None
     out.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen([sys.executable, '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', str(site)],
+    server = subprocess.Popen([sys.executable, '-m', 'http.server', '0', '--bind', '127.0.0.1',
+                               '--directory', str(site)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         port = int(server.stdout.readline().split('port ')[1].split()[0])     # "Serving HTTP on 127.0.0.1 port N ..."
         shots = []
         for name, (page, height) in PAGES.items():
             png = out/f'{name}.png'
-            subprocess.run([exe, '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', f'--screenshot={png}',
-                            f'--window-size=1280,{height}', '--virtual-time-budget=5000', f'http://127.0.0.1:{port}/{page}'],
+            subprocess.run([exe, '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
+                            f'--screenshot={png}',
+                            f'--window-size=1280,{height}', '--virtual-time-budget=5000',
+                            f'http://127.0.0.1:{port}/{page}'],
                            check=True, capture_output=True, timeout=120)
             shots.append(png)
         return shots
-    finally: server.kill(); server.wait()
+    finally:
+        server.kill()
+        server.wait()
 
 
 def main(argv=None):
