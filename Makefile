@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow install sync docs docs-serve docs-check docs-quarto
+.PHONY: demo test test-slow install sync lab docs docs-serve docs-check docs-quarto
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ test: $(STAMP)
 # The tests marked slow (longer runs of the same behaviours), for a machine with time to spare.
 test-slow: $(STAMP)
 	PYTHONDONTWRITEBYTECODE=1 $(BIN)/pytest -q -p no:cacheprovider -m slow tests
+
+# JupyterLab on the notebooks (the lab extra installed on first use); `make sync` after editing them.
+lab: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[lab]'
+	$(BIN)/jupyter lab --notebook-dir nbs
 
 # For developers: clean the notebooks and export the package.
 sync: $(STAMP)

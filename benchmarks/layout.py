@@ -1,6 +1,6 @@
 """The package's layout in numbers: module and function sizes, stage branches, and the notebooks' rhythm.
 
-    python benchmarks/layout.py            # prints the table the README's layout section shows
+    python benchmarks/layout.py            # prints the table nbs/guides/development.md shows
 
 Counts (Python `ast` on `ppma/*.py`, notebook JSON for `nbs/[0-9]*.ipynb`):
 - lines per module; functions longer than 40 lines (decorators included);

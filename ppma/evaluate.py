@@ -66,9 +66,8 @@ def t_interval(values):
     return m, sd, m - h, m + h
 
 def bootstrap_interval(correct, *, n=2000, seed=0):
-    """95% percentile interval of mean accuracy when the videos are resampled: `correct` is `[runs, videos]` of 0/1 (or
-    a"""
-    "difference of two such arrays, for a paired comparison); every run sees the same resampled videos."
+    """95% percentile interval of mean accuracy when the videos are resampled: `correct` is `[runs, videos]` of 0/1
+    (or a difference of two such arrays, for a paired comparison); every run sees the same resampled videos."""
     c = np.atleast_2d(np.asarray(correct, float))
     idx = np.random.default_rng(seed).integers(0, c.shape[1], (n, c.shape[1]))
     means = c[:, idx].mean(axis=(0, 2))

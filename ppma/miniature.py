@@ -140,10 +140,10 @@ def no_human(real, out, lists, *, workers=2, progress=True):
 
 # %% ../nbs/12_miniature.ipynb #m14
 def person_left(real, nohuman, oracle, threshold=30):
-    "How much of the person a No-Human video still shows, measured against the oracle (the same scene, nobody drawn): "
-    "the person's pixels are where `real` differs from `oracle` by more than `threshold` (summed over RGB, well above "
-    """re-encoding noise); returns those pixels' count and the share of them still closer to the person than to the
-    plate."""
+    """How much of the person a No-Human video still shows, measured against the oracle (the same scene, nobody
+    drawn): the person's pixels are where `real` differs from `oracle` by more than `threshold` (summed over RGB,
+    well above re-encoding noise); returns those pixels' count and the share of them still closer to the person
+    than to the plate."""
     diff = lambda a, b: np.abs(a.astype(np.int16) - b.astype(np.int16)).sum(-1)
     person = diff(real, oracle) > threshold
     left = diff(nohuman, oracle)[person] > diff(real, oracle)[person] / 2

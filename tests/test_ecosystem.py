@@ -18,8 +18,8 @@ from conftest import TINY
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_readme_lists_every_registered_name():
-    readme = (ROOT / 'README.md').read_text()
+def test_the_models_guide_lists_every_registered_name():
+    readme = (ROOT / 'nbs' / 'guides' / 'models.md').read_text()
     assert set(timm.list_models('ppma_*')) == set(TIMM_NAMES)
     assert all(f'`{n}`' in readme for n in TIMM_NAMES)
 

@@ -1,4 +1,4 @@
-"""The package keeps the shape the engine redesign gave it (counted by `benchmarks/layout.py`, printed in the README)."""
+"""The package keeps its shape (counted by `benchmarks/layout.py`, printed in the development guide)."""
 import importlib.util
 from pathlib import Path
 
@@ -26,9 +26,9 @@ def test_the_counter_finds_what_it_counts(tmp_path):
     assert layout.long_functions(tmp_path) == [('bad.py', 'f', 43)]
 
 
-def test_the_readme_prints_the_current_counts():
-    readme = (ROOT / 'README.md').read_text()
-    assert layout.report() in readme, layout.report()
+def test_the_development_guide_prints_the_current_counts():
+    guide = (ROOT / 'nbs' / 'guides' / 'development.md').read_text()
+    assert layout.report() in guide, layout.report()
 
 
 def test_plain_lines_and_no_import_cycles():

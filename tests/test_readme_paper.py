@@ -20,7 +20,8 @@ TINY = {'model': 'vit_tiny_cpu', 'size': 32, 'num_frames': 4, 'batch_size': 8, '
 def paper_commands():
     "The shell lines of the README's paper section, continuation lines joined."
     text = (ROOT / 'README.md').read_text()
-    section = text[text.index("## The paper's benchmark"):text.index('### Without a GPU')]
+    start = text.index("## The paper's benchmark")
+    section = text[start:text.index('\n## ', start + 1)]
     blocks = re.findall(r'```sh\n(.*?)```', section, re.S)
     lines = '\n'.join(blocks).replace('\\\n', ' ').splitlines()
     return [l.split('  #')[0].strip() for l in lines if l.strip()]

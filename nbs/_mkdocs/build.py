@@ -167,6 +167,16 @@ def title_of(path):
     return path.stem
 
 
+GUIDES = ('install', 'data', 'models', 'training', 'human_removal', 'evaluation', 'paper', 'reliability', 'speed',
+          'development')
+
+
+def guide_order(path): return GUIDES.index(path.stem) if path.stem in GUIDES else len(GUIDES)
+
+
+def md_title(path): return path.read_text().splitlines()[0].lstrip('# ').strip()
+
+
 def write_config(pages, fast):
     "mkdocs.yml: the sidebar in the module map's order, Material with offline search."
     import configparser
@@ -179,6 +189,8 @@ def write_config(pages, fast):
     if runs: nav.append({'Run notebooks': [{RUN_NOTEBOOKS[p.stem]: p.name} for p in runs]})
     nav.append({'Command line': 'cli.md'})
     if (SRC/'miniature.md').exists(): nav.insert(1, {'The miniature: results': 'miniature.md'})
+    guides = [{md_title(p): f'guides/{p.name}'} for p in sorted((SRC/'guides').glob('*.md'), key=guide_order)]
+    if guides: nav.insert(2, {'Guides': guides})
     conf = {
         'site_name': 'ppma', 'site_description': cfg['DEFAULT']['description'], 'docs_dir': str(SRC),
         'site_dir': str(SITE),
@@ -231,6 +243,7 @@ def main(argv=None):
         pages.append(p)
     (SRC/'cli.md').write_text(cli_reference())
     shutil.copy(NBS/'miniature.md', SRC/'miniature.md')      # the measured tables, linked from the README
+    shutil.copytree(NBS/'guides', SRC/'guides')              # the README's guides
     for png in (NBS/'images').glob('miniature_*.png'): shutil.copy(png, SRC/png.name)
     conf = write_config([p for p in pages if p.stem != 'index'], a.fast)
     subprocess.run([str(Path(sys.executable).parent/'mkdocs'), 'build', '-q', '-f', str(conf)], check=True, cwd=ROOT)
