@@ -379,6 +379,8 @@ def parser():
 
 def main(argv=None):
     "Entry point of the `ppma` console script."
+    from ppma.stages import load_plugins
+    load_plugins()                                      # stages named by PPMA_STAGES join `--stage`'s choices
     a = parser().parse_args(argv)
     try: return a.fn(a)
     except (OSError, ValueError) as e:                  # bad input, missing files, a full disk: a message, no traceback

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -18,16 +19,15 @@ from .checkpoints import load_checkpoint, save_checkpoint, unwrap
 from .core import get_logger, mix_seed, seed_everything
 from .data import VideoClipDataset, collate
 from .runs import (Logger, Preempted, claim_run, data_identity, finished_summary, ignore_sigterm, init_distributed,
-                       mean_over_ranks,
-                       rng_state, run_status, set_rng_state, share, should_stop, stop_on_sigterm, trim_metrics,
-                       write_run_json)
+                       mean_over_ranks, rng_state, run_status, set_rng_state, share, should_stop, stop_on_sigterm,
+                       trim_metrics, write_run_json)
 from .sources import OneSourceBatches
 
 log = get_logger('ppma.engine')
 
 # %% auto #0
-__all__ = ['log', 'Run', 'build_optimizer', 'build_scheduler', 'save_run', 'resume_run', 'autocast', 'check_finite', 'step',
-           'train_epoch', 'train_datasets', 'batch_sampler', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
+__all__ = ['log', 'Run', 'Built', 'build_optimizer', 'build_scheduler', 'save_run', 'resume_run', 'autocast', 'check_finite',
+           'step', 'train_epoch', 'train_datasets', 'batch_sampler', 'prepare', 'fit', 'end_of_epoch', 'train_stage']
 
 # %% ../nbs/07a_engine.ipynb #2575f12b
 @dataclass
@@ -50,13 +50,26 @@ class Run:
     scaler: object = None
     logger: object = None
     updates: int = 0
+    init_report: dict | None = None            # what `build` loaded from `init` (recorded in run.json)
+    mixer: object = None                       # mixup/cutmix of the batches, when the stage mixes
+    progress: bool = True                      # progress bars (on the main process only)
 
     @property
     def main(self): return self.rank == 0
 
+    @property
+    def bars(self): return self.main and self.progress
+
     def seed(self, *parts):
         "This run's seed for `parts` (a purpose, an epoch, a step): `mix_seed(cfg['seed'], *parts)`."
         return mix_seed(self.cfg['seed'], *parts)
+
+class Built(NamedTuple):
+    "What a stage's `build` gives the engine: the model, each source's head, and what the run records or mixes with."
+    model: nn.Module
+    heads: list
+    init_report: dict | None = None
+    mixer: object = None
 
 # %% ../nbs/07a_engine.ipynb #1598e28a
 def build_optimizer(cfg, stage, model):
@@ -133,7 +146,7 @@ def train_epoch(run, loader, sampler, *, epoch, part=None, log_every=10):
     batches = zip(loader, sampler.global_batches()[sampler.start:])         # creating the iterator draws a seed...
     if part: set_rng_state(part['rng'])                                     # ...so restore the generators after it
     bar = tqdm(batches, initial=sampler.start, total=len(sampler), desc=f'{run.cfg["stage"]} epoch {epoch}',
-               disable=not run.main)
+               disable=not run.bars)
     for i, (batch, (src, _)) in enumerate(bar, sampler.start):
         last = (i + 1) % run.cfg['accum'] == 0
         with run.ddp.no_sync() if run.world > 1 and not last else contextlib.nullcontext():
@@ -180,7 +193,7 @@ def batch_sampler(cfg, sizes, *, rank=0, world=1):
 def prepare(run, sampler):
     "The DDP wrapper, optimiser, schedule and scaler of a run."
     cfg = run.cfg
-    if run.stage.mixer and (cfg['batch_size'] // run.world) % 2:
+    if run.mixer and (cfg['batch_size'] // run.world) % 2:
         raise ValueError('mixup/cutmix need an even batch per process')
     run.ddp = run.model
     if run.world > 1:
@@ -231,15 +244,15 @@ def end_of_epoch(run, epoch, *, datasets, val_sources, workers):
 
 # %% ../nbs/07a_engine.ipynb #239ad1ef
 def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs/train', recipe=None, resume=False,
-                workers=None, results=None, overwrite=False, skip_finished=False):
+                workers=None, results=None, overwrite=False, skip_finished=False, progress=True):
     "Run one stage in its own folder; returns a summary (paths and last metrics)."
     run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')),
               results=Path(results or Path(out_dir).parent/'results.csv'),
-              recipe=recipe or cfg['stage'], stage=stage)
+              recipe=recipe or cfg['stage'], stage=stage, progress=progress)
     if resume and not stage.resumable:            # no mid-way checkpoints: kept if finished, else rerun
         resume, overwrite, skip_finished = False, overwrite or run_status(run.out) != 'finished', True
     seed_everything(run.seed('build'))
-    run.model, run.heads = stage.build(cfg, sources, init)
+    run.model, run.heads, run.init_report, run.mixer = Built(*stage.build(cfg, sources, init))
     lock, action = None, None
     if run.main:
         try:
@@ -251,17 +264,16 @@ def train_stage(cfg, stage, sources, val_sources=(), *, init=None, out_dir='runs
         action = share(run, action)
         if isinstance(action, ValueError): raise action
         if action == 'done': return finished_summary(run.out)
-        write_run_json(run, 'running', init=init, sources=sources, report=stage.init_report)
-        with stop_on_sigterm(run): summary = _fit(run, sources, val_sources, resume=action == 'resume', workers=workers)
-        write_run_json(run, 'finished', init=init, sources=sources, report=stage.init_report, summary=summary)
+        write_run_json(run, 'running', init=init, sources=sources, report=run.init_report)
+        loop = stage.loop(run) or fit                 # a stage may train its own way (a probe on cached features)
+        with stop_on_sigterm(run):
+            run.model.to(run.device)
+            run.logger = Logger(run, run.recipe)
+            try: metrics = loop(run, sources, list(val_sources), resume=action == 'resume',
+                                workers=cfg['workers'] if workers is None else workers)
+            finally: run.logger.close()
+        summary = {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}
+        write_run_json(run, 'finished', init=init, sources=sources, report=run.init_report, summary=summary)
         return summary
     finally:
         if lock: lock.close()
-
-def _fit(run, sources, val_sources, *, resume, workers):
-    run.model.to(run.device)
-    run.logger = Logger(run, run.recipe)
-    workers = run.cfg['workers'] if workers is None else workers
-    try: metrics = run.stage.fit(run, sources, list(val_sources), resume=resume, workers=workers)
-    finally: run.logger.close()
-    return {'out_dir': run.out, 'checkpoint': run.out/'checkpoint.pt', 'val': metrics}

@@ -229,7 +229,7 @@ def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpo
         logits, labels, _ = predict_views(model, ds, device=run.device, head=head,
                                           softmax=c['softmax_views'], rank=run.rank,
                                           world=run.world, workers=workers,
-                                          progress=run.main)
+                                          progress=run.bars)
         out = score(run, logits, labels, source=s, epoch=epoch, protocol=protocol, checkpoint=checkpoint)
     return out
 

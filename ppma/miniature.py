@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_miniature.ipynb #m03
 from __future__ import annotations
-import functools, json, logging, multiprocessing, shutil
+import json, logging, multiprocessing, shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -347,10 +347,9 @@ def _job(kind, kw):
     "One job in a pool process: one thread, no progress bars or notes of its own (the benchmark's bar counts the jobs)."
     torch.set_num_threads(1)
     logging.getLogger('ppma').setLevel(logging.WARNING)
-    # the runs' own bars (tqdm is imported by now)
-    tqdm.__init__ = functools.partialmethod(tqdm.__init__, disable=True)
     if kind == 'baselines': return trivial_baselines(**kw)
-    train(**{**kw, 'resume': Path(kw['out_dir']).exists()})    # resume what an interrupted benchmark left
+    # resume what an interrupted benchmark left; no bars of its own
+    train(**{**kw, 'resume': Path(kw['out_dir']).exists(), 'progress': False})
 
 def run_jobs(jobs, *, workers=2, progress=True):
     """Run `{key: (kind, kwargs, needs)}` on `workers` processes, each once the jobs it needs are done; returns `{key:

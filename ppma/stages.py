@@ -18,7 +18,7 @@ from timm.optim import create_optimizer_v2
 from .checkpoints import check_architecture, checkpoint_args, load_any, load_init, save_checkpoint, unwrap
 from .core import mix_seed
 from .data import VideoClipDataset, collate
-from .engine import Run, build_optimizer, build_scheduler, fit, save_run, train_stage
+from .engine import Built, Run, build_optimizer, build_scheduler, save_run
 from .evaluate import AverageWrapper, average_states, encoder_states, evaluate_sources, score
 from .masking import make_mask
 from .figures import reconstruction_grid
@@ -40,10 +40,11 @@ def passes(cfg):
 class Stage:
     "A stage of PPMA's recipe; subclasses define `build` and `loss` and override what else differs."
     settings, labels, reads, previous, from_scratch, needs_init = {}, True, 'train', None, False, None
-    protocol, resumable, min_epochs, mixer, init_report = None, True, 1, None, None
+    protocol, resumable, min_epochs = None, True, 1
 
     def build(self, cfg, sources, init):
-        "`(model, heads)`: the model to train and the head index of each source."
+        """`Built(model, heads, init_report, mixer)`: the model to train, the head index of each source, what was
+        loaded from `init`, and the batch mixer if any (a plain `(model, heads)` is enough)."""
         raise NotImplementedError
 
     def loss(self, run, model, batch, *, head, seed):
@@ -72,13 +73,12 @@ class Stage:
     def after_checkpoint(self, run, datasets, epoch):
         "Rank 0, after each numbered checkpoint (MAE draws its reconstructions)."
 
-    def fit(self, run, sources, val_sources, *, resume, workers):
-        return fit(run, sources, val_sources, resume=resume, workers=workers)
+    def loop(self, run):
+        "The training loop when not the engine's `fit` (None): a stage that trains its own way says so here."
 
-    def start(self, cfg, sources, val_sources, *, rerun, overrides, **job):
-        """Run the stage (`train` calls this); `rerun(stage, **kw)` is `train` with this call's arguments, for stages of
-        stages."""
-        return train_stage(cfg, self, sources, val_sources, **job)
+    def instead(self, cfg, sources, val_sources, *, rerun, overrides, **job):
+        """A summary, when this run is something other than one training run (None: train it); `rerun(stage, **kw)`
+        is `train` with this call's arguments, for stages made of other runs."""
 
     def cost(self, cfg, *, world=1):
         "`(FLOPs per training clip, epochs of that work, bytes per checkpoint)`, to price a run (`ppma.paper`)."
@@ -147,8 +147,8 @@ class MAE(Stage):
         model = create_model(cfg['model'], mae=True, img_size=cfg['size'], num_frames=cfg['num_frames'],
                              decoder_type=cfg['decoder_type'],
                              drop_path_rate=cfg['drop_path'], grad_checkpointing=cfg['grad_checkpointing'])
-        self.init_report = load_init(model, init, partial=cfg['partial_init']) if init else None
-        return model, [0] * len(sources)
+        report = load_init(model, init, partial=cfg['partial_init']) if init else None
+        return Built(model, [0] * len(sources), report)
 
     def loss(self, run, model, batch, *, head, seed):
         x, m = batch.video.to(run.device), unwrap(model)
@@ -220,17 +220,17 @@ class Classify(Stage):
         trunk = create_model(cfg['model'], img_size=cfg['size'], num_frames=cfg['num_frames'],
                              drop_path_rate=cfg['drop_path'],
                              grad_checkpointing=cfg['grad_checkpointing'])
-        self.init_report = load_init(trunk, init, exclude=('norm.*', 'head.*'),
-                                     partial=cfg['partial_init']) if init else None
+        report = load_init(trunk, init, exclude=('norm.*', 'head.*'), partial=cfg['partial_init']) if init else None
+        mixer = None
         if cfg['mixup'] or cfg['cutmix']:
-            self.mixer = clip_mixup(classes[0], cfg['mixup'], cfg['cutmix'], smoothing=cfg['smoothing'])
-        return Classifier(trunk, classes, frozen=self.frozen), heads
+            mixer = clip_mixup(classes[0], cfg['mixup'], cfg['cutmix'], smoothing=cfg['smoothing'])
+        return Built(Classifier(trunk, classes, frozen=self.frozen), heads, report, mixer)
 
     def loss(self, run, model, batch, *, head, seed):
         x, y = batch.video.to(run.device), batch.label.to(run.device)
-        if self.mixer is not None and model.training:
-            self.mixer.num_classes = unwrap(model).num_classes_of(head)
-            x, soft = mix_clips(self.mixer, x, y)
+        if run.mixer is not None and model.training:
+            run.mixer.num_classes = unwrap(model).num_classes_of(head)
+            x, soft = mix_clips(run.mixer, x, y)
             logits = model(x, head)
             return SoftTargetCrossEntropy()(logits, soft), logits
         logits = model(x, head)
@@ -276,9 +276,9 @@ class LinearProbe(Classify):
     def optimizer(self, model, *, lr, layer_decay=None, **kw):
         return create_optimizer_v2(model.trunk.head, 'adamw', lr=lr, **kw)
 
-    def fit(self, run, sources, val_sources, *, resume, workers):
-        if run.cfg['cache_features'] and run.world == 1: return probe_cached(run, sources, val_sources, workers)
-        return fit(run, sources, val_sources, resume=resume, workers=workers)
+    def loop(self, run):
+        "Features computed once and the head trained on them, where one process caches; else the engine's loop."
+        if run.cfg['cache_features'] and run.world == 1: return probe_cached
 
     def cost(self, cfg, *, world=1):          # a frozen trunk: forward only, once when one process caches features
         flops = forward_flops(cfg['model'], cfg['size'], cfg['num_frames'])
@@ -291,7 +291,7 @@ def view_features(run, source, average, workers=0):
     ds = VideoClipDataset(source.rows, source.root, c['num_frames'], c['clip_seconds'], c['size'], train=False,
                           clips=c['test_clips'], crops=c['test_crops'])
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate)
-    feats, labels, _ = extract_features(unwrap(run.model).trunk, loader, run.device, average, progress=run.main)
+    feats, labels, _ = extract_features(unwrap(run.model).trunk, loader, run.device, average, progress=run.bars)
     return feats, labels
 
 def _probe_epoch(run, head, x, y, g, epoch):
@@ -313,8 +313,8 @@ def _probe_epoch(run, head, x, y, g, epoch):
     run.logger(epoch, run.updates, 'train_epoch', loss=total / len(x), acc1=correct / len(x),
                lr=run.opt.param_groups[0]['lr'])
 
-def probe_cached(run, sources, val_sources, workers=0):
-    "Train the linear head on cached features; returns the last validation metrics."
+def probe_cached(run, sources, val_sources, *, resume=False, workers=0):
+    "Train the linear head on cached features (from the start: a resume recomputes them); returns the last metrics."
     if len(sources) != 1: raise ValueError('linear_probe with cache_features takes one dataset')
     c, head = run.cfg, unwrap(run.model).trunk.head
     x, y = view_features(run, sources[0], average=False, workers=workers)
@@ -369,10 +369,9 @@ class Average(Stage):
         missing = [k for k in want if k not in states[0]]
         if missing and not cfg['partial_init']:
             raise ValueError(f'init {init}: encoder tensors missing, e.g. {missing[:4]}')
-        self.init_report = {'init': [str(i) for i in as_list(init)], 'loaded': len(want) - len(missing),
-                            'expected': len(want),
-                            'missing': missing}
-        return AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads
+        report = {'init': [str(i) for i in as_list(init)], 'loaded': len(want) - len(missing), 'expected': len(want),
+                  'missing': missing}
+        return Built(AverageWrapper(trunk, states, classes[0], cfg['mix_mode']), heads, report)
 
     def loss(self, run, model, batch, *, head, seed):
         logits = model(batch.video.to(run.device))
@@ -381,16 +380,16 @@ class Average(Stage):
     def saved(self, model):
         return model.materialize(), {'mixing_weights': model.weights().detach().cpu()}
 
-    def start(self, cfg, sources, val_sources, *, rerun, overrides, **job):
+    def instead(self, cfg, sources, val_sources, *, rerun, overrides, **job):
+        "A sweep is one run per weight; fixed weights, an averaged checkpoint then a probe; learned weights train here."
         if cfg['mix'] == 'sweep':
             return [rerun('average', recipe=job['recipe'] and f'{job["recipe"]}-{w:.2f}', init=job['init'],
                           out_dir=job['out_dir']/f'a{w:.2f}',
                           **{**overrides, 'mix': 'fixed', 'mix_weights': [w, 1 - w]})
                     for w in np.linspace(0, 1, cfg['sweep_points'])]
-        if cfg['mix'] == 'fixed': return self.start_fixed(cfg, rerun, overrides, **job)
-        return super().start(cfg, sources, val_sources, rerun=rerun, overrides=overrides, **job)
+        if cfg['mix'] == 'fixed': return self.fixed(cfg, rerun, overrides, **job)
 
-    def start_fixed(self, cfg, rerun, overrides, *, init, out_dir, recipe, overwrite, resume, skip_finished, **job):
+    def fixed(self, cfg, rerun, overrides, *, init, out_dir, recipe, overwrite, resume, skip_finished, **job):
         then = out_dir/cfg['then']
         if run_status(then) == 'finished' and not overwrite:            # decided before averaged.pt is written
             if not (resume or skip_finished):
@@ -406,7 +405,9 @@ class Evaluate(Stage):
     settings = {'paper-vitb': dict(batch_size=1, epochs=0), 'tiny-cpu': dict(batch_size=1, epochs=0)}
     reads, protocol, min_epochs = 'val', 'evaluate', 0
 
-    def start(self, cfg, sources, val_sources, *, init, out_dir, recipe, results, overrides=None, **job):
+    def instead(self, cfg, sources, val_sources, *, init, out_dir, recipe, results, overrides=None, progress=True,
+                **job):
+        "Scores the checkpoint `init` on the held-out `sources`; trains nothing."
         if init is None: raise ValueError('evaluate: give the checkpoint to score as init')
         given = {k: (overrides or {}).get(s) for k, s in (('img_size', 'size'), ('num_frames', 'num_frames'))}
         # the user's word
@@ -418,7 +419,7 @@ class Evaluate(Stage):
                 raise ValueError(f'{init}: its head has {model.num_classes} classes, {s.name} has {s.num_classes}')
         run = Run(cfg, Path(out_dir), *init_distributed(cfg.get('device')),
                   results=Path(results or Path(out_dir).parent/'results.csv'),
-                  recipe=recipe or recipe_of(init), stage=self, model=model)
+                  recipe=recipe or recipe_of(init), stage=self, model=model, progress=progress)
         model.to(run.device)
         lock = lock_run(run.out) if run.main else None
         try:
@@ -442,8 +443,7 @@ STAGES = {'mae': MAE, 'align': Align, 'finetune': Finetune, 'linear_probe': Line
           'evaluate': Evaluate}
 
 def load_plugins(names=None):
-    "Import the modules `PPMA_STAGES` names; each adds its stages to `STAGES`."
+    """Import the stage modules `names` (comma-separated; default: the environment's `PPMA_STAGES`), each adding its
+    stages to `STAGES`. The CLI and `train` call it; importing this module does not."""
     for name in filter(None, (names if names is not None else os.environ.get('PPMA_STAGES', '')).split(',')):
         importlib.import_module(name.strip())
-
-load_plugins()

@@ -11,7 +11,8 @@ from pathlib import Path
 from .core import check_names, get_logger, nearest, read_jsonl, repo_root
 from .settings import PRESETS, resolve
 from .sources import as_list, check_labels, drop_missing, load_sources, validation_sources
-from .stages import STAGES
+from .engine import train_stage
+from .stages import STAGES, load_plugins
 from .synth import make_synth
 
 log = get_logger('ppma.training')
@@ -74,11 +75,12 @@ def _check_batch(cfg, sources):
 
 def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, split=None, init=None, epochs=None,
           batch_size=None, out_dir=None, seed=0, resume=False, workers=None, device=None, val=True, results=None,
-          overwrite=False, skip_finished=False, **overrides):
+          overwrite=False, skip_finished=False, progress=True, **overrides):
     "Run `stage` of PPMA's recipe; see `nbs/train.ipynb` for the parameters. Returns a summary."
+    load_plugins()
     cfg = stage_config(stage, preset, epochs=epochs, batch_size=batch_size, seed=seed, device=device, workers=workers,
                        settings=overrides)
-    data = data or str(default_data())
+    data = data or str(default_data(progress=progress))
     cls = STAGES[stage]
     sources = load_sources(data, data_root, split=split, which=cls.reads, allow_absolute=cfg['allow_absolute'])
     check_labels(sources, classify=cls.labels and cls.reads == 'train')
@@ -89,14 +91,14 @@ def train(stage, preset='tiny-cpu', *, recipe=None, data=None, data_root=None, s
     _check_batch(cfg, sources)
     out = Path(out_dir) if out_dir else repo_root()/'runs'/'train'/stage
     results = Path(results or out.parent/'results.csv')
-    again = dict(preset=preset, data=data, data_root=data_root, split=split, epochs=epochs,
-                 batch_size=batch_size, seed=seed,
-                 resume=resume, workers=workers, device=device, val=val, results=results, overwrite=overwrite,
-                 skip_finished=skip_finished)
-    return cls().start(cfg, sources, val_sources, rerun=partial(train, **again), overrides=overrides,
-                       init=init, out_dir=out,
-                       recipe=recipe, resume=resume, workers=workers, results=results, overwrite=overwrite,
-                       skip_finished=skip_finished)
+    job = dict(init=init, out_dir=out, recipe=recipe, resume=resume, workers=workers, results=results,
+               overwrite=overwrite, skip_finished=skip_finished, progress=progress)
+    again = dict(preset=preset, data=data, data_root=data_root, split=split, epochs=epochs, batch_size=batch_size,
+                 seed=seed, resume=resume, workers=workers, device=device, val=val, results=results,
+                 overwrite=overwrite, skip_finished=skip_finished, progress=progress)
+    runner = cls()                                  # one per run: a stage keeps no state between runs
+    done = runner.instead(cfg, sources, val_sources, rerun=partial(train, **again), overrides=overrides, **job)
+    return done if done is not None else train_stage(cfg, runner, sources, val_sources, **job)
 
 def check_parameters(names):
     "Refuse names `train` does not take: papermill only warns about an unknown `-p` and runs the defaults."

@@ -76,3 +76,17 @@ def test_an_unknown_stage_is_refused_naming_the_known_ones(toy, tmp_path):
     from ppma.training import train
     with pytest.raises(ValueError, match='use one of mae, align'):
         train('toy', data=str(toy), out_dir=tmp_path / 'x', **TINY)
+
+
+def test_importing_the_stages_loads_no_plugin_and_patches_nothing(tmp_path):
+    "Issue 28: plugins load on an explicit call (`ppma` and `train` make it); the miniature's jobs pass progress=False."
+    env = {**os.environ, 'PPMA_STAGES': 'no_such_stage_module'}
+    code = ("import tqdm; init = vars(tqdm.tqdm)['__init__']; import ppma.stages, ppma.miniature, ppma.training; "
+            "assert vars(tqdm.tqdm)['__init__'] is init; print('ok')")
+    r = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.strip() == 'ok', r.stderr[-800:]
+    r = subprocess.run([str(Path(sys.executable).parent / 'ppma'), 'train', '--stage', 'mae'], env=env,
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and 'no_such_stage_module' in r.stderr, r.stderr[-800:]
+    src = (ROOT / 'ppma' / 'miniature.py').read_text()
+    assert 'tqdm.__init__' not in src and "'progress': False" in src

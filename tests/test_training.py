@@ -186,3 +186,30 @@ def test_a_paper_step_takes_ppmas_clips(stage, clips, videos_per_epoch):
     assert cfg['lr'] == {'mae': 8e-4, 'align': 2e-3}[stage]
     per_gpu = batch_sampler(cfg, [n], rank=3, world=8)                     # 8 GPUs: MAE 4 videos x 4 views each
     assert len(next(iter(per_gpu))) * cfg['repeat'] == 16
+
+
+@pytest.mark.parametrize('stage', ['mae', 'align'])
+def test_train_reaches_the_loss_in_four_calls_and_build_leaves_no_hidden_state(toy, tmp_path, monkeypatch, stage):
+    """Issue 28: `train` -> `train_stage` -> `fit` -> `train_epoch` -> the stage's `loss`, and `build` returns what the
+    engine needs (`Built`) instead of setting attributes on the stage."""
+    import inspect
+    from ppma.stages import STAGES
+    cls, seen = STAGES[stage], []
+    loss, build = cls.loss, cls.build
+
+    def spy_loss(self, *a, **kw):
+        frames = [f for f in inspect.stack()[1:] if '/ppma/' in f.filename]
+        names = [f.function for f in frames]
+        seen.append(names[:names.index('train') + 1])
+        return loss(self, *a, **kw)
+
+    def spy_build(self, *a, **kw):
+        before = dict(vars(self))
+        out = build(self, *a, **kw)
+        assert vars(self) == before, f'build set {set(vars(self)) - set(before)}'
+        return out
+
+    monkeypatch.setattr(cls, 'loss', spy_loss)
+    monkeypatch.setattr(cls, 'build', spy_build)
+    train(stage, data=str(toy), epochs=1, batch_size=6, out_dir=tmp_path, **TINY, **({'mixup': 0.8} if stage == 'align' else {}))
+    assert seen and seen[0] == ['train_epoch', 'fit', 'train_stage', 'train'], seen[0]
