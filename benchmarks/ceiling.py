@@ -132,7 +132,7 @@ def run(name, *, epochs, lr, batch, train_per_class, seed, width, depth, warmup=
     v = VARIANTS[name]
     plates = background_files(clean_plates(OUT.parent/'plates'))
     s = SCALES['demo']
-    val_idx = list(range(s['down_train'], s['down_train'] + s['down_val']))
+    val_idx = list(range(s.down_train, s.down_train + s.down_val))
     xv_raw, yv = dataset(v['zoom'], seed=300, indices=val_idx, plates=plates)
     xt_raw, yt = dataset(v['zoom'], seed=900, indices=list(range(train_per_class)), plates=plates)
     rng = np.random.default_rng(seed)

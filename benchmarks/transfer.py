@@ -146,7 +146,7 @@ def main():
     ap.add_argument('--ft-lr', type=float, default=1e-3)
     ap.add_argument('--probe-views', type=int, default=1)
     ap.add_argument('--probe-wd', type=float, default=1e-3)
-    ap.add_argument('--down-train', type=int, default=SCALES['demo']['down_train'])
+    ap.add_argument('--down-train', type=int, default=SCALES['demo'].down_train)
     ap.add_argument('--tag', default='')
     ap.add_argument('--camera', default='moving', choices=['moving', 'still'], help='over the photos of places')
     a = ap.parse_args()
@@ -157,9 +157,9 @@ def main():
     v = VARIANTS[a.variant]
     s = SCALES['demo']
     plates = background_files(clean_plates(OUT.parent/'plates'))
-    xv_raw, yv = dataset(v['zoom'], seed=300, indices=list(range(s['down_train'], s['down_train'] + s['down_val'])), plates=plates)
+    xv_raw, yv = dataset(v['zoom'], seed=300, indices=list(range(s.down_train, s.down_train + s.down_val)), plates=plates)
     # the demo's own training videos, or (for another size) new ones from a seed the demo never uses
-    xt_raw, yt = dataset(v['zoom'], seed=300 if a.down_train == s['down_train'] else 301, indices=list(range(a.down_train)),
+    xt_raw, yt = dataset(v['zoom'], seed=300 if a.down_train == s.down_train else 301, indices=list(range(a.down_train)),
                          plates=plates)
     xv, yv = to_clips(xv_raw, v['size'], v['frames'], v['stride'], train=False, rng=None), torch.as_tensor(yv)
     res = {}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, logging, multiprocessing, shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,10 +27,11 @@ log = get_logger('ppma.miniature')
 
 # %% auto #0
 __all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'FINETUNED', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'CEILING',
-           'SETTINGS', 'vtest_plate', 'square_crops', 'clean_plates', 'check_scale', 'world', 'no_human', 'person_left',
-           'removal_audit', 'note_removal', 'centre_clips', 'mean_colour', 'motion_energy', 'fit_logistic',
-           'trivial_baselines', 'recipes', 'protocols', 'shuffled_list', 'run_dir', 'checkpoint', 'mae_epochs',
-           'pretrain_jobs', 'downstream_run', 'downstream_jobs', 'average_jobs', 'ceiling_jobs', 'run_jobs']
+           'SETTINGS', 'vtest_plate', 'square_crops', 'clean_plates', 'Scale', 'check_scale', 'world', 'no_human',
+           'person_left', 'removal_audit', 'note_removal', 'centre_clips', 'mean_colour', 'motion_energy',
+           'fit_logistic', 'trivial_baselines', 'Recipe', 'recipes', 'protocols', 'shuffled_list', 'run_dir',
+           'checkpoint', 'Task', 'mae_epochs', 'pretrain_jobs', 'downstream_run', 'downstream_jobs', 'average_jobs',
+           'ceiling_jobs', 'run_jobs']
 
 # %% ../nbs/12_miniature.ipynb #m06
 # OpenCV's photos, nobody in them
@@ -76,17 +78,34 @@ DOWNSTREAM_ACTIONS = ('clapping', 'kicking', 'waving_one_hand', 'raising_arms', 
 RENDER = dict(size=96, frames=32, fps=15)       # for the remover (its detector wants tall people); read at 64 px
 ZOOM = {'people': 2.2, 'synthetic': 2.0}        # larger people raise the ceiling (measured: see the text above)
 FINETUNED = ('random_init', 'mae_with_humans')   # the demo fine-tunes these (its 20 minutes); it probes every recipe
-SCALES = {   # videos per class; seeds; epochs; MAE updates; which recipes fine-tune (None: all); study-only rows
-    'demo': dict(real=36, real_val=0.1, source=120, source_val=0.2, down_train=40, down_val=20, ceiling=100, seeds=3,
-                 pretrain_seeds=2, study_rows=False, mae_updates=480, finetune=FINETUNED,
-                 epochs={'align': 20, 'finetune': 30, 'linear_probe': 100, 'ceiling': 45}),
-    'study': dict(real=60, real_val=0.1, source=200, source_val=0.2, down_train=40, down_val=30, ceiling=100, seeds=3,
-                  pretrain_seeds=2, study_rows=True, mae_updates=1200, finetune=None,
-                  epochs={'align': 30, 'finetune': 40, 'linear_probe': 100, 'ceiling': 60}),
+@dataclass(frozen=True)
+class Scale:
+    "How big the miniature is: videos per class of each set, seeds, and how long each run trains."
+    real: int                   # videos per class of the people set (and its exact No-Human twin)
+    real_val: float             # share of them held out
+    source: int                 # videos per class of the synthetic source set (Align's)
+    source_val: float
+    down_train: int             # downstream videos per class, training and held out
+    down_val: int
+    ceiling: int                # videos per class the ceiling trains on
+    seeds: int                  # downstream seeds per pre-trained encoder
+    pretrain_seeds: int         # pre-training seeds per recipe
+    study_rows: bool            # run the study's extra rows (the remover's No-Human MAE, the averages)
+    mae_updates: int            # MAE trains for this many updates (its epochs follow from the set's size)
+    finetune: tuple | None      # the recipes fine-tuned as well as probed (None: all)
+    epochs: dict                # epochs per stage or protocol (and the ceiling's)
+
+SCALES = {
+    'demo': Scale(real=36, real_val=0.1, source=120, source_val=0.2, down_train=40, down_val=20, ceiling=100,
+                  seeds=3, pretrain_seeds=2, study_rows=False, mae_updates=480, finetune=FINETUNED,
+                  epochs={'align': 20, 'finetune': 30, 'linear_probe': 100, 'ceiling': 45}),
+    'study': Scale(real=60, real_val=0.1, source=200, source_val=0.2, down_train=40, down_val=30, ceiling=100,
+                   seeds=3, pretrain_seeds=2, study_rows=True, mae_updates=1200, finetune=None,
+                   epochs={'align': 30, 'finetune': 40, 'linear_probe': 100, 'ceiling': 60}),
     # the test suite's: every step of a run in a few minutes; its numbers mean nothing
-    'smoke': dict(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, ceiling=6, seeds=2,
-                  pretrain_seeds=2, study_rows=False, mae_updates=2, finetune=FINETUNED,
-                  epochs={'align': 1, 'finetune': 1, 'linear_probe': 2, 'ceiling': 1}),
+    'smoke': Scale(real=5, real_val=0.2, source=8, source_val=0.25, down_train=3, down_val=2, ceiling=6, seeds=2,
+                   pretrain_seeds=2, study_rows=False, mae_updates=2, finetune=FINETUNED,
+                   epochs={'align': 1, 'finetune': 1, 'linear_probe': 2, 'ceiling': 1}),
 }
 STUDY_ROWS = ('mae_nohuman_remover', 'mae_synthetic')   # and the averages: the first to leave the demo's 20 minutes
 
@@ -101,21 +120,21 @@ def world(root, scale='demo', *, workers=2, progress=True):
     s, root = check_scale(scale), Path(root)
     plates = clean_plates(root/'plates')
     kw = dict(**RENDER, backgrounds=plates, workers=workers, progress=progress)     # photos filmed by a moving camera
-    people = dict(classes=None, per_class=s['real'], val_fraction=s['real_val'], style='realistic', seed=100,
+    people = dict(classes=None, per_class=s.real, val_fraction=s.real_val, style='realistic', seed=100,
                   zoom=ZOOM['people'], **kw)
     cards = {'real': make_synth(root/'real', name='mini_real', **people),
              'oracle': make_synth(root/'oracle', name='mini_oracle', people=False, **people)}
-    if s['study_rows']:
+    if s.study_rows:
         cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
-    cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s['source'],
-                                    val_fraction=s['source_val'],
+    cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s.source,
+                                    val_fraction=s.source_val,
                                     style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
     down = dict(classes=DOWNSTREAM_ACTIONS, style='realistic', zoom=ZOOM['people'], **kw)
-    n = s['down_train'] + s['down_val']
-    cards['downstream'] = make_synth(root/'downstream', per_class=n, val_fraction=s['down_val'] / n, seed=300,
+    n = s.down_train + s.down_val
+    cards['downstream'] = make_synth(root/'downstream', per_class=n, val_fraction=s.down_val / n, seed=300,
                                      name='mini_downstream', **down)
     # the ceiling's abundant labels: new videos of the same task (another seed), validated on the same videos
-    cards['ceiling'] = make_synth(root/'ceiling', per_class=s['ceiling'], val_fraction=0, seed=301,
+    cards['ceiling'] = make_synth(root/'ceiling', per_class=s.ceiling, val_fraction=0, seed=301,
                                   name='mini_downstream_ceiling', **down)
     return cards
 
@@ -216,26 +235,32 @@ def trivial_baselines(card, cfg):
     return {'classes': k, 'videos': len(yv), **out}
 
 # %% ../nbs/12_miniature.ipynb #m20
-PRETRAIN = {  # recipe: (stage, dataset, recipe whose checkpoint it starts from) or None for random init
+@dataclass(frozen=True)
+class Recipe:
+    "A pre-training recipe: the stage it runs, on which of the world's sets, from which recipe's checkpoint."
+    stage: str
+    data: str
+    init: str | None = None     # None: random weights
+
+PRETRAIN = {  # None: random init, nothing to pre-train
     'random_init': None,
-    'mae_with_humans': ('mae', 'real', None),
-    'mae_nohuman_oracle': ('mae', 'oracle', None),        # exact No-Human: the same scenes rendered with nobody in them
-    'mae_nohuman_remover': ('mae', 'nohuman', None),      # No-Human as remove-humans makes it (what it misses stays)
-    'mae_synthetic': ('mae', 'synthetic', None),
-    'align_synthetic': ('align', 'synthetic', None),
-    # negative control: the same videos, labels shuffled (balanced)
-    'align_shuffled': ('align', 'shuffled', None),
-    'ppma': ('align', 'synthetic', 'mae_nohuman_oracle'),
+    'mae_with_humans': Recipe('mae', 'real'),
+    'mae_nohuman_oracle': Recipe('mae', 'oracle'),        # exact No-Human: the same scenes rendered with nobody in them
+    'mae_nohuman_remover': Recipe('mae', 'nohuman'),      # No-Human as remove-humans makes it (what it misses stays)
+    'mae_synthetic': Recipe('mae', 'synthetic'),
+    'align_synthetic': Recipe('align', 'synthetic'),
+    'align_shuffled': Recipe('align', 'shuffled'),        # negative control: the same videos, labels shuffled
+    'ppma': Recipe('align', 'synthetic', 'mae_nohuman_oracle'),
 }
 CEILING = 'ceiling'      # the recipe name of the ceiling rows: from scratch on `ceiling` videos per class
 
 def recipes(scale):
     "The recipes a scale runs (`STUDY_ROWS` only where the scale has room for them)."
-    return [r for r in PRETRAIN if r not in STUDY_ROWS or SCALES[scale]['study_rows']]
+    return [r for r in PRETRAIN if r not in STUDY_ROWS or SCALES[scale].study_rows]
 
 def protocols(scale, recipe):
     "The downstream protocols of `recipe` at `scale`: the linear probe always, fine-tuning where the scale has room."
-    tuned = SCALES[scale]['finetune']
+    tuned = SCALES[scale].finetune
     return ('linear_probe', 'finetune') if tuned is None or recipe in tuned else ('linear_probe',)
 
 def shuffled_list(card, out, seed=0):
@@ -259,6 +284,13 @@ def run_dir(out, recipe, seed):
 def checkpoint(out, recipe, seed): return run_dir(out, recipe, seed)/'checkpoint.pt'
 
 # %% ../nbs/12_miniature.ipynb #m23
+@dataclass(frozen=True)
+class Task:
+    "One job of the miniature's pool: `train` (its keyword arguments) or `baselines`, once the jobs `needs` are done."
+    kind: str
+    kwargs: dict
+    needs: list
+
 SETTINGS = {  # what the miniature sets beyond the tiny-cpu preset, per downstream protocol (measured: nbs/miniature.md)
     # square frames: the three test crops coincide, so one gives the same predictions at a third of the cost
     'linear_probe': dict(test_crops=1),
@@ -272,19 +304,19 @@ def mae_epochs(card, updates):
     return max(1, round(updates * stage_config('mae')['batch_size'] / videos))
 
 def pretrain_jobs(cards, out, scale, shuffled):
-    "`{(recipe, seed): (kind, kwargs, needs)}` of every pre-training run."
+    "`{(recipe, seed): Task}` of every pre-training run."
     s, jobs = SCALES[scale], {}
     for name in recipes(scale):
         if PRETRAIN[name] is None: continue
-        stage, data, init = PRETRAIN[name]
+        stage, data, init = (r := PRETRAIN[name]).stage, r.data, r.init
         card = cards['synthetic' if data == 'shuffled' else data]
-        epochs = s['epochs'][stage] if stage in s['epochs'] else mae_epochs(card, s['mae_updates'])   # MAE: by updates
-        for p in range(s['pretrain_seeds']):
+        epochs = s.epochs[stage] if stage in s.epochs else mae_epochs(card, s.mae_updates)   # MAE: by updates
+        for p in range(s.pretrain_seeds):
             kw = dict(stage=stage, recipe=name, data=str(card), split=str(shuffled) if data == 'shuffled' else None,
                       seed=p, epochs=epochs, init=str(checkpoint(out, init, p)) if init else 'none',
                       out_dir=str(run_dir(out, name, p)), results=str(Path(out)/'pretrain'/'results.csv'), workers=0,
                       skip_finished=True)
-            jobs[(name, p)] = ('train', kw, [(init, p)] if init else [])
+            jobs[(name, p)] = Task('train', kw, [(init, p)] if init else [])
     return jobs
 
 # %% ../nbs/12_miniature.ipynb #m23b
@@ -298,19 +330,19 @@ def downstream_run(cards, out, *, recipe, protocol, p, d, init, data='downstream
                 epochs=epochs, **kw)
 
 def downstream_jobs(cards, out, scale):
-    """`{(recipe, protocol, p, d): (kind, kwargs, needs)}`: every pre-training seed `p` of a recipe, then downstream
+    """`{(recipe, protocol, p, d): Task}`: every pre-training seed `p` of a recipe, then downstream
     seeds `d`."""
     s, jobs = SCALES[scale], {}
     for name in recipes(scale):
-        for p in range(s['pretrain_seeds'] if PRETRAIN[name] else 1):
+        for p in range(s.pretrain_seeds if PRETRAIN[name] else 1):
             init, needs = (str(checkpoint(out, name, p)), [(name, p)]) if PRETRAIN[name] else ('none', [])
             for protocol in protocols(scale, name):
-                for d in range(s['seeds']):
+                for d in range(s.seeds):
                     kw = downstream_run(cards, out, recipe=name, protocol=protocol, p=p, d=d, init=init,
-                                        epochs=s['epochs'][protocol], **SETTINGS[protocol])
-                    jobs[(name, protocol, p, d)] = ('train', kw, needs)
-    for p in range(s['pretrain_seeds'] if s['study_rows'] else 0):
-        for d in range(s['seeds']):
+                                        epochs=s.epochs[protocol], **SETTINGS[protocol])
+                    jobs[(name, protocol, p, d)] = Task('train', kw, needs)
+    for p in range(s.pretrain_seeds if s.study_rows else 0):
+        for d in range(s.seeds):
             jobs.update(average_jobs(cards, out, p, d))
     jobs.update(ceiling_jobs(cards, out, scale))
     return jobs
@@ -323,11 +355,11 @@ def average_jobs(cards, out, p, d):
         kw = downstream_run(cards, out, recipe='average_fixed_50_50', stage='average', protocol=then,
                             p=p, d=d, init=pair,
                             mix='fixed', then=then, **SETTINGS[then])
-        jobs[('average_fixed_50_50', then, p, d)] = ('train', kw, needs)
+        jobs[('average_fixed_50_50', then, p, d)] = Task('train', kw, needs)
     kw = downstream_run(cards, out, recipe='average_learned', stage='average', protocol='linear_probe',
                         p=p, d=d, init=pair,
                         mix='learned', **SETTINGS['linear_probe'])
-    jobs[('average_learned', 'linear_probe', p, d)] = ('train', kw, needs)
+    jobs[('average_learned', 'linear_probe', p, d)] = Task('train', kw, needs)
     return jobs
 
 def ceiling_jobs(cards, out, scale):
@@ -335,11 +367,11 @@ def ceiling_jobs(cards, out, scale):
     features."""
     s, key = SCALES[scale], (CEILING, 'finetune', 0, 0)
     common = dict(data='ceiling', val=str(cards['downstream']), p=0, d=0, recipe=CEILING)
-    ft = downstream_run(cards, out, protocol='finetune', init='none', epochs=s['epochs'][CEILING], **common,
+    ft = downstream_run(cards, out, protocol='finetune', init='none', epochs=s.epochs[CEILING], **common,
                         **SETTINGS[CEILING])
     lp = downstream_run(cards, out, protocol='linear_probe', init=str(Path(ft['out_dir'])/'checkpoint.pt'),
-                        epochs=s['epochs']['linear_probe'], **common, **SETTINGS['linear_probe'])
-    return {key: ('train', ft, []), (CEILING, 'linear_probe', 0, 0): ('train', lp, [key])}
+                        epochs=s.epochs['linear_probe'], **common, **SETTINGS['linear_probe'])
+    return {key: Task('train', ft, []), (CEILING, 'linear_probe', 0, 0): Task('train', lp, [key])}
 
 
 # %% ../nbs/12_miniature.ipynb #m26
@@ -352,17 +384,17 @@ def _job(kind, kw):
     train(**{**kw, 'resume': Path(kw['out_dir']).exists(), 'progress': False})
 
 def run_jobs(jobs, *, workers=2, progress=True):
-    """Run `{key: (kind, kwargs, needs)}` on `workers` processes, each once the jobs it needs are done; returns `{key:
+    """Run `{key: Task}` on `workers` processes, each once the jobs it needs are done; returns `{key:
     result}`."""
     pending, running, done = dict(jobs), {}, {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
                              initializer=die_with_parent) as pool, \
          tqdm(total=len(jobs), desc='miniature runs', disable=not progress) as bar:
         while pending or running:
-            ready = [k for k, (_, _, needs) in pending.items() if all(n in done for n in needs)]
+            ready = [k for k, task in pending.items() if all(n in done for n in task.needs)]
             for k in ready[:max(workers - len(running), 0)]:
-                kind, kw, _ = pending.pop(k)
-                running[pool.submit(_job, kind, kw)] = k
+                task = pending.pop(k)
+                running[pool.submit(_job, task.kind, task.kwargs)] = k
             if not running: raise RuntimeError(f'jobs wait for jobs that do not exist: {list(pending)[:3]}')
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for f in finished:

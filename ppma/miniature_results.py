@@ -13,7 +13,7 @@ import numpy as np
 from .figures import render_report
 from .core import atomic_write_text, get_logger, read_jsonl, repo_root
 from .evaluate import bootstrap_interval, load_results
-from .miniature import (CEILING, PRETRAIN, SCALES, check_scale, downstream_jobs, note_removal, pretrain_jobs,
+from .miniature import (CEILING, PRETRAIN, SCALES, Task, check_scale, downstream_jobs, note_removal, pretrain_jobs,
                             recipes, run_dir, run_jobs, shuffled_list, world)
 from .training import stage_config
 
@@ -83,9 +83,9 @@ def objectives(out, scale):
     rows = []
     for name in recipes(scale):
         if PRETRAIN[name] is None: continue
-        for p in range(SCALES[scale]['pretrain_seeds']):
+        for p in range(SCALES[scale].pretrain_seeds):
             v = last_val(run_dir(out, name, p))
-            rows.append(dict(recipe=name, seed=p, stage=PRETRAIN[name][0], videos=v.get('videos'),
+            rows.append(dict(recipe=name, seed=p, stage=PRETRAIN[name].stage, videos=v.get('videos'),
                              **({'loss': v['loss'],
                                  'baseline': v['baseline']} if 'baseline' in v else {'top1': v['acc1']})))
     return rows
@@ -212,7 +212,7 @@ def markdown(rows, objs, base, source_base):
 def baseline_jobs(cards, out):
     "The trivial baselines on the downstream split and on Align's source split (one job each)."
     cfg = stage_config('finetune')                               # the test-time input the models get
-    return {('baselines', name): ('baselines', dict(card=str(cards[name]), cfg=cfg), [])
+    return {('baselines', name): Task('baselines', dict(card=str(cards[name]), cfg=cfg), [])
             for name in ('downstream', 'synthetic')}
 
 def removal_line(cards):

@@ -23,17 +23,24 @@ from .training import stage_config
 log = get_logger('ppma.paper')
 
 # %% auto #0
-__all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'PROTOCOLS', 'RECIPES', 'REFERENCE_FLOPS', 'paper_sources', 'Job',
+__all__ = ['log', 'PAPER_PRETRAIN', 'PAPER_DOWNSTREAM', 'PROTOCOLS', 'RECIPES', 'REFERENCE_FLOPS', 'Step', 'paper_sources', 'Job',
            'paper_jobs', 'job_argv', 'paper_commands', 'check_list', 'check_coverage', 'check_plan', 'check_init',
            'list_videos', 'job_cost', 'measure_throughput', 'plan', 'plan_summary', 'Interrupted', 'expected_rows',
            'run_paper', 'paper_benchmark']
 
 # %% ../nbs/11a_paper.ipynb #p012
-PAPER_PRETRAIN = {'mae_with_humans': [('mae', ('kinetics150',), None)],
-                  'mae_nohuman': [('mae', ('nohuman_kinetics150',), None)],
-                  'mae_synthetic': [('mae', ('synthetic150',), None)],
-                  'align_synthetic': [('align', ('synthetic150',), None)],
-                  'ppma': [('align', ('nohuman_kinetics150', 'synthetic150'), 'mae_nohuman')]}
+@dataclass(frozen=True)
+class Step:
+    "One pre-training run of a recipe: its stage, the cards it trains on jointly, the recipe it starts from."
+    stage: str
+    data: tuple
+    init: str | None = None     # None: random weights
+
+PAPER_PRETRAIN = {'mae_with_humans': [Step('mae', ('kinetics150',))],
+                  'mae_nohuman': [Step('mae', ('nohuman_kinetics150',))],
+                  'mae_synthetic': [Step('mae', ('synthetic150',))],
+                  'align_synthetic': [Step('align', ('synthetic150',))],
+                  'ppma': [Step('align', ('nohuman_kinetics150', 'synthetic150'), 'mae_nohuman')]}
 PAPER_DOWNSTREAM = ('ucf101', 'hmdb51', 'mini_ssv2', 'diving48', 'ikea_fa', 'uav_human')
 PROTOCOLS = ('linear_probe', 'finetune')
 RECIPES = (*PAPER_PRETRAIN, 'random_init')
@@ -65,7 +72,7 @@ class Job:
 def _needed(recipes):
     "The recipes to pre-train for `recipes`, with those they start from, in the paper's order."
     need = {r for r in recipes if r != 'random_init'}
-    for r in list(need): need |= {init for _, _, init in PAPER_PRETRAIN[r] if init}
+    for r in list(need): need |= {step.init for step in PAPER_PRETRAIN[r] if step.init}
     return [r for r in PAPER_PRETRAIN if r in need]
 
 def paper_jobs(out, *, datasets=PAPER_DOWNSTREAM, recipes=RECIPES, seeds=(0, 1)):
@@ -74,8 +81,8 @@ def paper_jobs(out, *, datasets=PAPER_DOWNSTREAM, recipes=RECIPES, seeds=(0, 1))
     check_names(recipes, RECIPES, 'recipe')
     out, jobs = Path(out), []
     for r in _needed(recipes):
-        for stage, data, init in PAPER_PRETRAIN[r]:
-            jobs.append(Job(r, stage, data, init, 0, out/'pretrain'/r))
+        for step in PAPER_PRETRAIN[r]:
+            jobs.append(Job(r, step.stage, step.data, step.init, 0, out/'pretrain'/r))
     for d in datasets:
         for s in seeds:
             for r in recipes:

@@ -69,8 +69,8 @@ def test_a_smoke_scale_run_holds_together_and_a_rerun_trains_nothing(tmp_path):
     rows = {(r['recipe'], r['protocol']): r for r in summary['rows']}
     # every recipe probed, the two the demo fine-tunes, and the ceiling read both ways
     assert len(rows) == 6 + 2 + 2 and ('ceiling', 'finetune') in rows and ('ceiling', 'linear_probe') in rows
-    assert rows[('mae_nohuman_oracle', 'linear_probe')]['pretrain_seeds'] == SCALES['smoke']['pretrain_seeds'] == 2
-    assert all(r['seeds'] == SCALES['smoke']['seeds'] for k, r in rows.items() if k[0] != 'ceiling')
+    assert rows[('mae_nohuman_oracle', 'linear_probe')]['pretrain_seeds'] == SCALES['smoke'].pretrain_seeds == 2
+    assert all(r['seeds'] == SCALES['smoke'].seeds for k, r in rows.items() if k[0] != 'ceiling')
     assert all(len(r['interval']) == 2 for r in rows.values()) and 'vs_random_init' in rows[('ppma', 'linear_probe')]
     objectives = [(o['recipe'], o['seed']) for o in summary['objectives']]
     assert sorted(objectives) == sorted((r, p) for r in ('mae_with_humans', 'mae_nohuman_oracle', 'align_synthetic',
