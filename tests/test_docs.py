@@ -56,3 +56,45 @@ def test_a_notebook_that_raises_fails_the_build_and_slow_cells_are_not_run(tmp_p
     done = nbformat.read(build.execute(ok, tmp_path / 'ok_out.ipynb'), as_version=4)
     assert done.cells[1].outputs[0]['text'] == '42\n' and done.cells[0].source.startswith('#| slow')
     with pytest.raises(CellExecutionError, match='ZeroDivisionError'): build.execute(bad, tmp_path / 'bad_out.ipynb')
+
+
+def good_site(tmp_path):
+    "A tiny site a reader would accept: a module page with an output and a figure, a table, a real image."
+    (tmp_path / 'images').mkdir()
+    (tmp_path / 'images' / 'a.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'0' * 20)
+    (tmp_path / '01_data.html').write_text('<div class="jp-OutputArea-output">42</div><img src="images/a.png">'
+                                           '<table><tr><th>top-1</th><td>51.7</td></tr></table>')
+    (tmp_path / 'figure_titles.json').write_text('{"01_data.html": ["Top-1 by recipe", "finance"]}')
+    return tmp_path
+
+
+def test_the_check_fails_on_what_a_reader_would_see(tmp_path):
+    "A planted broken image, an empty module page and a 'nan' title each fail `make docs-check`; the good site passes."
+    check = load('check')
+    site = good_site(tmp_path)
+    assert check.reader_problems(site) == []
+    (site / 'index.html').write_text('<img src="images/gone.png"><img src="data:image/png;base64,">')
+    (site / '02_masking.html').write_text('<p>only prose</p>')
+    (site / 'figure_titles.json').write_text('{"report.html": ["No results for mae_with_humans yet", "std nan"]}')
+    (site / '03_models.html').write_text('<img src="images/a.png"><table><tr><td>nan</td></tr></table>')
+    problems = [(str(p), what) for p, what in check.reader_problems(site)]
+    assert ('index.html', 'image does not load: images/gone.png') in problems
+    assert ('index.html', 'image does not load: data:image/png;base64,') in problems
+    assert ('02_masking.html', 'a module page without any output or figure') in problems
+    assert ('report.html', "figure title 'No results for mae_with_humans yet'") in problems
+    assert ('report.html', "figure title 'std nan'") in problems
+    assert ('03_models.html', "table cell 'nan'") in problems
+    assert len(problems) == 6
+
+
+def test_the_build_reads_figure_titles_and_hides_echo_false_code(tmp_path):
+    build = load('build')
+    nb = tmp_path / 'fig.ipynb'
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.title("std nan"); plt.show()'),
+        nbformat.v4.new_code_cell('#| echo: false\nprint("shown")')]), nb)
+    done = nbformat.read(build.execute(nb, tmp_path / 'out.ipynb'), as_version=4)
+    assert 'std nan' in done.metadata['figure_text']
+    assert all('image/svg+xml' not in o.get('data', {}) for c in done.cells for o in c.outputs)
+    page = build.present(done, 'https://github.com/x/y')
+    assert page.cells[-1].source == '' and page.cells[-1].outputs[0]['text'] == 'shown\n'

@@ -5,7 +5,7 @@
 
 The committed notebooks stay clean: executed, processed copies go to _docs/src, the site to _docs/site. A notebook
 that raises fails the build. Cells flagged `#| slow` are shown, not run."""
-import argparse, ast, concurrent.futures as cf, copy, inspect, json, os, re, shutil, subprocess, sys, time
+import argparse, ast, concurrent.futures as cf, copy, html, inspect, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 import nbformat
@@ -16,7 +16,7 @@ NBS, HERE = ROOT/'nbs', Path(__file__).resolve().parent
 SRC, SITE = ROOT/'_docs'/'src', ROOT/'_docs'/'site'
 RUN_NOTEBOOKS = {'train_mae': 'Train one stage: MAE', 'train': 'Train one stage: linear probe', 'report': 'Report',
                  'benchmark': 'Benchmark'}                       # page: title, in the sidebar's order
-DIRECTIVE = re.compile(r'^#\|\s*([\w-]+)(.*)$')
+DIRECTIVE = re.compile(r'^#\|\s*([\w-]+):?(.*)$')        # `#| slow`, `#| echo: false`
 
 
 def directives(cell):
@@ -42,6 +42,18 @@ def module_of(nb):
     return None
 
 
+# each figure also as SVG with its text as text, so the check can read titles (the page keeps the PNG)
+FIGURE_TEXT = ("import matplotlib\nmatplotlib.rcParams['svg.fonttype'] = 'none'\n"
+               "get_ipython().run_line_magic('config', \"InlineBackend.figure_formats = ['png', 'svg']\")")
+
+
+def figure_text(svg):
+    "The text elements of an SVG figure (titles, labels, legends), tags stripped."
+    svg = ''.join(svg) if isinstance(svg, list) else svg
+    texts = (re.sub(r'<[^>]+>', '', t) for t in re.findall(r'<text\b[^>]*>(.*?)</text>', svg, re.S))
+    return [html.unescape(t).strip() for t in texts if t.strip()]
+
+
 def execute(path, out, timeout=600):
     "Run a module notebook (slow cells shown, not run) in `nbs/`; raises on an error. Writes the executed copy."
     nb = nbformat.read(path, as_version=4)
@@ -50,10 +62,17 @@ def execute(path, out, timeout=600):
         d = directives(c) if c.cell_type == 'code' else {}
         if 'slow' in d or d.get('eval') == 'false':
             c.source = ''
+    runnable.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_TEXT))
     NotebookClient(runnable, timeout=timeout, kernel_name='python3',
                    resources={'metadata': {'path': str(NBS)}}).execute()
-    for c, r in zip(nb.cells, runnable.cells):
-        if c.cell_type == 'code': c.outputs, c.execution_count = r.get('outputs', []), r.get('execution_count')
+    texts = []
+    for c, r in zip(nb.cells, runnable.cells[1:]):
+        if c.cell_type != 'code': continue
+        c.outputs, c.execution_count = r.get('outputs', []), r.get('execution_count')
+        for o in c.outputs:
+            svg = o.get('data', {}).pop('image/svg+xml', None)       # read for its text, shown as PNG
+            if svg: texts += figure_text(svg)
+    nb.metadata['figure_text'] = texts
     nbformat.write(nb, out)
     return out
 
@@ -95,6 +114,7 @@ def present(nb, git_url):
     for c in nb.cells:
         d = directives(c) if c.cell_type == 'code' else {}
         if 'default_exp' in d or 'hide' in d: continue
+        if d.get('echo') == 'false': c.source = ''                  # its output without its code
         if c.cell_type == 'markdown':
             hidden = ('- skip_exec: true', '- skip_showdoc: true')
             c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in hidden)
@@ -114,7 +134,7 @@ def present(nb, git_url):
             body = '\n'.join(entries) + f'\n<details><summary>code</summary>\n\n```python\n{code}\n```\n\n</details>\n'
             cells.append(nbformat.v4.new_markdown_cell(body))
             continue
-        c.source = strip_directives(c.source)
+        c.source = strip_directives(c.source) if c.source else ''
         c.outputs = [o for o in c.get('outputs', []) if o.get('name') != 'stderr']     # warnings and progress bars
         if c.source.strip() or c.outputs: cells.append(c)
     nb.cells = unique_headings(cells)
@@ -237,16 +257,21 @@ def main(argv=None):
         shutil.copy(NBS/'benchmark.ipynb', SRC/'benchmark.ipynb')       # the whole benchmark (20 minutes) is not run
         print(f'run notebooks done at {time.time() - t0:.0f} s', flush=True)
     pages = []
+    titles = {}
     for p in sorted(SRC.glob('*.ipynb')):
-        nb = present(nbformat.read(p, as_version=4), git_url)
+        nb = nbformat.read(p, as_version=4)
+        titles[p.with_suffix('.html').name] = nb.metadata.pop('figure_text', [])
+        nb = present(nb, git_url)
         nbformat.write(nb, p)
         pages.append(p)
     (SRC/'cli.md').write_text(cli_reference())
     shutil.copy(NBS/'miniature.md', SRC/'miniature.md')      # the measured tables, linked from the README
     shutil.copytree(NBS/'guides', SRC/'guides')              # the README's guides
     for png in (NBS/'images').glob('miniature_*.png'): shutil.copy(png, SRC/png.name)
+    shutil.copytree(NBS/'images', SRC/'images')                # the home page's pictures
     conf = write_config([p for p in pages if p.stem != 'index'], a.fast)
     subprocess.run([str(Path(sys.executable).parent/'mkdocs'), 'build', '-q', '-f', str(conf)], check=True, cwd=ROOT)
+    (SITE/'figure_titles.json').write_text(json.dumps(titles, indent=1))   # read by check.py
     print(f'site in {SITE} ({time.time() - t0:.0f} s); open {SITE/"index.html"}')
 
 

@@ -1,8 +1,9 @@
-"""Check the built site as a reader would: no broken internal link, and screenshots of the home page, a module page
-and an API entry in headless Chromium (skipped, saying so, where Debian's `chromium` is not installed).
+"""Check the built site as a reader would: no broken internal link or image, every module page shows an output or a
+figure, no "nan" or "yet" in a table or a figure's title, and screenshots of the home page, a module page and the
+report in headless Chromium (skipped, saying so, where Debian's `chromium` is not installed).
 
     python nbs/_mkdocs/check.py [--no-screenshots]"""
-import argparse, shutil, subprocess, sys
+import argparse, base64, json, re, shutil, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -10,7 +11,12 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 SITE, SHOTS = ROOT/'_docs'/'site', ROOT/'_docs'/'screenshots'
 # (page, height): an anchor would scroll, which headless Chromium captures badly, so the entry is shown from the top
-PAGES = {'home': ('index.html', 900), 'module': ('07a_engine.html', 900), 'api_entry': ('01_data.html', 1200)}
+PAGES = {'home': ('index.html', 1400), 'module': ('03_models.html', 1200), 'report': ('report.html', 1400)}
+MODULE_PAGE = re.compile(r'\d\d[a-z]?_\w+\.html')
+# module pages that may show no output: why each is allowed
+NO_OUTPUT_OK = {}
+IMAGE_MAGIC = (b'\x89PNG', b'\xff\xd8\xff', b'GIF8', b'<svg', b'<?xml')
+PLACEHOLDER = re.compile(r'\b(nan|yet)\b', re.I)
 
 
 class Links(HTMLParser):
@@ -51,6 +57,54 @@ def broken_links(site=SITE):
     return bad
 
 
+def image_bytes(page, src):
+    "The bytes an `<img src>` of `page` loads (a data: URI or a file of the site), or None when there is no file."
+    if src.startswith('data:'):
+        head, _, data = src.partition(',')
+        return base64.b64decode(data) if head.endswith(';base64') else data.encode()
+    target = (page.parent/unquote(urlsplit(src).path)).resolve()
+    return target.read_bytes() if target.is_file() else None
+
+
+class Images(HTMLParser):
+    "The image sources, the table cells' text and whether a page shows a notebook output."
+    def __init__(self):
+        super().__init__()
+        self.images, self.cells, self.outputs, self._cell = [], [], 0, None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == 'img' and a.get('src'): self.images.append(a['src'])
+        if 'jp-OutputArea-output' in (a.get('class') or ''): self.outputs += 1
+        if tag in ('td', 'th'): self._cell = []
+    def handle_data(self, data):
+        if self._cell is not None: self._cell.append(data)
+    def handle_endtag(self, tag):
+        if tag in ('td', 'th') and self._cell is not None:
+            self.cells.append(''.join(self._cell).strip())
+            self._cell = None
+
+
+def reader_problems(site=SITE):
+    """`[(page, problem)]`: images that do not load (missing, empty, not an image), module pages with no output or
+    figure (beyond `NO_OUTPUT_OK`), and "nan" or "yet" in a table cell or a figure's title."""
+    bad = []
+    for page in sorted(site.rglob('*.html')):
+        p = Images()
+        p.feed(page.read_text(encoding='utf-8', errors='replace'))
+        name = page.relative_to(site)
+        for src in p.images:
+            data = image_bytes(page, src)
+            if not data or not data.lstrip()[:8].startswith(IMAGE_MAGIC):
+                bad.append((name, f'image does not load: {src[:80]}'))
+        if MODULE_PAGE.fullmatch(page.name) and not p.outputs and not p.images and page.name not in NO_OUTPUT_OK:
+            bad.append((name, 'a module page without any output or figure'))
+        bad += [(name, f'table cell {c!r}') for c in p.cells if PLACEHOLDER.search(c)]
+    titles = site/'figure_titles.json'                    # written by the build from each figure's text
+    for page, texts in (json.loads(titles.read_text()) if titles.exists() else {}).items():
+        bad += [(page, f'figure title {t!r}') for t in texts if PLACEHOLDER.search(t)]
+    return bad
+
+
 def screenshots(site=SITE, out=SHOTS):
     "PNG screenshots of the pages in `PAGES`, served on 127.0.0.1 as `make docs-serve` does; None without Chromium."
     exe = shutil.which('chromium') or shutil.which('chromium-browser')
@@ -84,11 +138,14 @@ def main(argv=None):
     bad = broken_links()
     for page, link in bad[:50]: print(f'BROKEN {page}: {link}')
     print(f'{len(bad)} broken internal link(s) in {len(list(SITE.rglob("*.html")))} pages')
+    problems = reader_problems()
+    for page, problem in problems[:50]: print(f'PROBLEM {page}: {problem}')
+    print(f'{len(problems)} problem(s) a reader would see')
     if not a.no_screenshots:
         shots = screenshots()
         if shots is None: print('chromium not installed (apt-get install chromium): screenshots skipped')
         else: print('screenshots: ' + ', '.join(map(str, shots)))
-    return 1 if bad else 0
+    return 1 if bad or problems else 0
 
 
 if __name__ == '__main__': sys.exit(main())
