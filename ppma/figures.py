@@ -37,7 +37,7 @@ def note_figure(title, text):
 def plot_results(df, protocols=('linear_probe', 'finetune')):
     "Top-1 per downstream dataset, grouped by recipe, one panel per protocol; error bars: 95% t-interval over seeds."
     df = df[df.protocol.isin(protocols)]
-    if df.empty: return note_figure('Top-1 by recipe', 'No linear-probe or fine-tune results in this runs folder yet.')
+    if df.empty: return note_figure('Top-1 by recipe', 'No linear-probe or fine-tune results in this runs folder.')
     panels = [p for p in protocols if (df.protocol == p).any()]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, p in zip(axes[0], panels):
@@ -58,7 +58,7 @@ def plot_gap(df, reference):
     df = df[df.protocol.isin(('linear_probe', 'finetune'))]
     if df.empty or not (df.recipe == reference).any():
         return note_figure('Gap to pre-training with real humans',
-                           f'No results for the with-humans reference recipe {reference!r} yet.')
+                           f'No results for the with-humans reference recipe {reference!r}.')
     m = df.groupby(['protocol', 'dataset', 'recipe']).top1.mean().mul(100).reset_index()
     ref = m[m.recipe == reference].set_index(['protocol', 'dataset']).top1
     m = m[m.recipe != reference].assign(gap=lambda x: x.top1 - ref.reindex(list(zip(x.protocol, x.dataset))).values)
@@ -132,7 +132,7 @@ def plot_run(metrics_jsonl, title=None):
     path = Path(metrics_jsonl)
     m = pd.DataFrame(read_jsonl(path) if path.exists() else [])
     title = title or str(path.parent.name)
-    if m.empty or 'split' not in m: return note_figure(title, f'No records in {path} yet.')
+    if m.empty or 'split' not in m: return note_figure(title, f'No records in {path}.')
     val = m[m.split == 'val']
     sets = list(dict.fromkeys(val['dataset'].fillna(''))) if 'dataset' in val else ['']
     series = [('train', m[m.split == 'train_epoch'], dict(marker='o'))]
@@ -142,7 +142,7 @@ def plot_run(metrics_jsonl, title=None):
     has = lambda d, c: c in d and d[c].notna().any()
     panels = [p for p in (('loss', 'loss', 1), ('acc1', 'top-1 (%)', 100),
                           ('lr', 'learning rate', 1)) if any(has(d, p[0]) for _, d, _ in series)]
-    if not panels: return note_figure(title, f'No per-epoch records (train_epoch, val) in {path} yet.')
+    if not panels: return note_figure(title, f'No per-epoch records (train_epoch, val) in {path}.')
     last = int(max(d.epoch.max() for _, d, _ in series if len(d))) + 1
     fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.3), squeeze=False)
     for ax, (c, name, scale) in zip(axes[0], panels):

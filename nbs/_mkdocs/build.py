@@ -121,6 +121,9 @@ def present(nb, git_url):
             c.source = re.sub(r'^((?:> .*\n?)+)',
                               lambda m: '*' + ' '.join(l[2:].strip() for l in m.group(1).splitlines()) + '*\n',
                               c.source, count=1, flags=re.M)                  # the subtitle, one or more `> ` lines
+            # links to the guides and pages the notebook names as .md files: the site's pages are .html
+            c.source = re.sub(r'(?<=\])\(([^):#]+)\.md(#[^)]*)?\)', lambda m: f'({m.group(1)}.html{m.group(2) or ""})',
+                              c.source)
             # a heading's id must read the same in the page and in its table of contents: no code spans in headings
             c.source = re.sub(r'^(#+ .*)$', lambda m: m.group(1).replace('`', ''), c.source, flags=re.M)
             cells.append(c)
