@@ -31,6 +31,11 @@ def test_the_development_guide_prints_the_current_counts():
     assert layout.report() in guide, layout.report()
 
 
+def test_most_export_cells_are_followed_by_an_example():
+    lines, exports, shown = layout.notebook_rhythm()
+    assert shown >= 0.75 * exports, (shown, exports)
+
+
 def test_plain_lines_and_no_import_cycles():
     assert layout.long_lines() == []
     assert layout.semicolon_joins() == []
