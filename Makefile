@@ -44,7 +44,7 @@ docs: $(STAMP)
 docs-serve:
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory _docs/site
 
-# Links checked, and screenshots of the home page, a module page and an API entry in _docs/screenshots (needs chromium).
+# Links, images, an output on every module page, no "nan"/"yet" in tables or figure titles; screenshots (chromium).
 docs-check:
 	$(BIN)/python nbs/_mkdocs/check.py
 

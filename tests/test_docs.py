@@ -97,4 +97,4 @@ def test_the_build_reads_figure_titles_and_hides_echo_false_code(tmp_path):
     assert 'std nan' in done.metadata['figure_text']
     assert all('image/svg+xml' not in o.get('data', {}) for c in done.cells for o in c.outputs)
     page = build.present(done, 'https://github.com/x/y')
-    assert page.cells[-1].source == '' and page.cells[-1].outputs[0]['text'] == 'shown\n'
+    assert 'hide-input' in page.cells[-1].metadata['tags'] and page.cells[-1].outputs[0]['text'] == 'shown\n'

@@ -114,7 +114,8 @@ def present(nb, git_url):
     for c in nb.cells:
         d = directives(c) if c.cell_type == 'code' else {}
         if 'default_exp' in d or 'hide' in d: continue
-        if d.get('echo') == 'false': c.source = ''                  # its output without its code
+        if d.get('echo') == 'false':                                 # its output without its code
+            c.metadata.setdefault('tags', []).append('hide-input')
         if c.cell_type == 'markdown':
             hidden = ('- skip_exec: true', '- skip_showdoc: true')
             c.source = '\n'.join(l for l in c.source.splitlines() if l.strip() not in hidden)
@@ -221,11 +222,12 @@ def write_config(pages, fast):
         'theme': {'name': 'material',
                   'features': ['navigation.sections', 'toc.follow', 'search.highlight', 'content.code.copy'],
                   'palette': {'primary': 'indigo'}},
+        'extra_css': ['extra.css'],
         'markdown_extensions': ['admonition', 'attr_list', 'md_in_html', 'tables', 'toc',
                                 {'pymdownx.highlight': {}}, 'pymdownx.superfences', 'pymdownx.details'],
         'plugins': ['search', 'offline',
-                    {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'ignore_h1_titles': False,
-                                                             'remove_tag_config': {},
+                    {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'ignore_h1_titles': True,
+                                                             'remove_tag_config': {'remove_input_tags': ['hide-input']},
                                                              'markdown_cell_processor': 'mkdocs'}}],
     }
     import yaml
@@ -251,8 +253,8 @@ def main(argv=None):
         done = list(pool.map(execute, [NBS/f'{n}.ipynb' for n in names], [SRC/f'{n}.ipynb' for n in names]))
     print(f'executed {len(done)} notebooks in {time.time() - t0:.0f} s', flush=True)
     if not a.fast:
-        tmp = ROOT/'_docs'/'runs'
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = Path('_docs')/'runs'                  # relative to the repository (papermill's cwd): no build paths shown
+        shutil.rmtree(ROOT/tmp, ignore_errors=True)
         run_notebook('train', SRC/'train_mae.ipynb', {'stage': 'mae', 'epochs': 3, 'out_dir': str(tmp/'mae')})
         run_notebook('train', SRC/'train.ipynb', {'stage': 'linear_probe', 'init': str(tmp/'mae'/'checkpoint.pt'),
                                                   'epochs': 20, 'out_dir': str(tmp/'linear_probe')})
@@ -270,6 +272,7 @@ def main(argv=None):
     (SRC/'cli.md').write_text(cli_reference())
     shutil.copy(NBS/'miniature.md', SRC/'miniature.md')      # the measured tables, linked from the README
     shutil.copytree(NBS/'guides', SRC/'guides')              # the README's guides
+    shutil.copy(Path(__file__).with_name('extra.css'), SRC/'extra.css')
     for png in (NBS/'images').glob('miniature_*.png'): shutil.copy(png, SRC/png.name)
     shutil.copytree(NBS/'images', SRC/'images')                # the home page's pictures
     conf = write_config([p for p in pages if p.stem != 'index'], a.fast)
