@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_evaluate.ipynb #c002
 from __future__ import annotations
-import ast, csv, datetime, fcntl, hashlib, io, json, os, shlex, subprocess, sys
+import ast, csv, datetime, fcntl, hashlib, io, json, math, os, shlex, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,9 @@ from .models import VideoViT
 
 # %% auto #0
 __all__ = ['COLUMNS', 'RUN_COMMAND', 'KEYS', 'ENCODER_SKIP', 'metrics', 't_quantile', 't_interval', 'bootstrap_interval',
-           'predict_views', 'file_hash', 'notebook_command', 'provenance', 'append_result', 'load_results', 'aggregate',
-           'with_reference', 'missing_rows', 'summary_of', 'score', 'evaluate_sources', 'encoder_state',
-           'encoder_states', 'average_states', 'AverageWrapper']
+           'wilson_interval', 'predict_views', 'file_hash', 'notebook_command', 'provenance', 'append_result',
+           'load_results', 'aggregate', 'with_reference', 'missing_rows', 'summary_of', 'score', 'evaluate_sources',
+           'encoder_state', 'encoder_states', 'average_states', 'AverageWrapper']
 
 # %% ../nbs/06_evaluate.ipynb #c005
 def metrics(logits, labels, num_classes=None, class_names=None):
@@ -72,6 +72,13 @@ def bootstrap_interval(correct, *, n=2000, seed=0):
     idx = np.random.default_rng(seed).integers(0, c.shape[1], (n, c.shape[1]))
     means = c[:, idx].mean(axis=(0, 2))
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+def wilson_interval(p, n):
+    "95% Wilson interval of a proportion `p` (one run's top-1) measured on `n` videos."
+    z = 1.96
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return c - h, c + h
 
 # %% ../nbs/06_evaluate.ipynb #c008
 @torch.no_grad()
@@ -200,16 +207,18 @@ def missing_rows(results, expected):
 def summary_of(m, name):
     return {'acc1': m['top1'], 'acc5': m['top5'], 'mean_class': m['mean_class'], 'dataset': name, 'videos': m['videos']}
 
-def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None):
-    "Metrics of per-video logits; logged, and for a protocol saved and appended to the results store."
+def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None, final=False):
+    """Metrics of per-video logits, logged; a final evaluation (or one under a protocol) saves `eval-<dataset>.json`,
+    and a protocol's is appended to the results store."""
     m = metrics(logits, labels, source.num_classes, source.classes)
     loss = F.nll_loss(logits.clamp_min(1e-9).log(),
                       labels) if run.cfg['softmax_views'] else F.cross_entropy(logits, labels)
     run.logger(epoch, run.updates, 'val', loss=loss.item(), **summary_of(m, source.name))
-    if protocol and run.main:
+    if (protocol or final) and run.main:
         atomic_write_text(run.out/f'eval-{source.name}.json',
                           json.dumps({**m, 'dataset': source.name, 'classes': source.classes,
                           'labels': labels.tolist(), 'predictions': logits.argmax(1).tolist()}))
+    if protocol and run.main:
         append_result(run.results,
                       dict(recipe=run.recipe, checkpoint=file_hash(checkpoint), dataset=source.name, protocol=protocol,
                                         seed=run.cfg['seed'], top1=m['top1'], top5=m['top5'],
@@ -219,7 +228,7 @@ def score(run, logits, labels, *, source, epoch, protocol=None, checkpoint=None)
                                         missing=getattr(source, 'missing', 0)))
     return summary_of(m, source.name)
 
-def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpoint=None, workers=0):
+def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpoint=None, workers=0, final=False):
     "Score `model` (with `head`, for a multi-head model) on each validation source with the test views."
     c, out = run.cfg, {}
     for s in sources:
@@ -230,7 +239,7 @@ def evaluate_sources(run, model, sources, *, head, epoch, protocol=None, checkpo
                                           softmax=c['softmax_views'], rank=run.rank,
                                           world=run.world, workers=workers,
                                           progress=run.bars)
-        out = score(run, logits, labels, source=s, epoch=epoch, protocol=protocol, checkpoint=checkpoint)
+        out = score(run, logits, labels, source=s, epoch=epoch, protocol=protocol, checkpoint=checkpoint, final=final)
     return out
 
 # %% ../nbs/06_evaluate.ipynb #c014

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12a_miniature_results.ipynb #4f148de7
 from __future__ import annotations
-import json, math, re, time
+import json, re, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,7 +12,7 @@ import numpy as np
 
 from .figures import render_report
 from .core import atomic_write_text, get_logger, read_jsonl, repo_root
-from .evaluate import bootstrap_interval, load_results
+from .evaluate import bootstrap_interval, load_results, wilson_interval
 from .miniature import (CEILING, PRETRAIN, SCALES, Task, check_scale, downstream_jobs, note_removal, pretrain_jobs,
                             recipes, run_dir, run_jobs, shuffled_list, world)
 from .training import stage_config
@@ -21,9 +21,9 @@ log = get_logger('ppma.miniature')
 
 # %% auto #0
 __all__ = ['log', 'CEILING_MIN', 'MAE_LOSS_MAX', 'ALIGN_TOP1_MIN', 'COLOUR_MARGIN', 'MIN_VIDEOS', 'MIN_PRETRAIN_SEEDS',
-           'MIN_SEEDS', 'per_video', 'hierarchical', 'paired', 'downstream_rows', 'last_val', 'objectives', 'wilson',
-           'span', 'delta', 'objective_checks', 'downstream_checks', 'checks', 'pct', 'calibration_lines',
-           'objective_lines', 'markdown', 'baseline_jobs', 'removal_line', 'run_miniature', 'plot_differences']
+           'MIN_SEEDS', 'per_video', 'hierarchical', 'paired', 'downstream_rows', 'last_val', 'objectives', 'span',
+           'delta', 'objective_checks', 'downstream_checks', 'checks', 'pct', 'calibration_lines', 'objective_lines',
+           'markdown', 'baseline_jobs', 'removal_line', 'run_miniature', 'plot_differences']
 
 # %% ../nbs/12a_miniature_results.ipynb #m29
 def per_video(out):
@@ -97,13 +97,6 @@ ALIGN_TOP1_MIN = 0.50        # Align's top-1 on its source validation split (8 c
 COLOUR_MARGIN = 0.10         # the mean-colour shortcut: at most chance plus this
 MIN_VIDEOS, MIN_PRETRAIN_SEEDS, MIN_SEEDS = 120, 2, 3
 
-def wilson(p, n):
-    "95% Wilson interval of a proportion `p` measured on `n` videos."
-    z = 1.96
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return c - h, c + h
-
 def span(i): return '' if np.isnan(i[0]) else f'[{100 * i[0]:.1f}, {100 * i[1]:.1f}]'
 def delta(d): return '' if d is None else f'{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]'
 
@@ -118,7 +111,7 @@ def objective_checks(objs, source_classes):
                                               f"{MAE_LOSS_MAX} (predicting the mean: {mine[0]['baseline']:.3f})"))
         elif name == 'align_shuffled':
             for o in mine:
-                lo, hi = wilson(o['top1'], o['videos'])
+                lo, hi = wilson_interval(o['top1'], o['videos'])
                 out.append((lo <= chance <= hi,
                             f"align_shuffled (seed {o['seed']}): source val top-1 {100 * o['top1']:.1f}% "
                                                 f"{span((lo, hi))} holds chance {100 * chance:.1f}%"))
@@ -187,7 +180,7 @@ def objective_lines(objs, source_base):
                        f"predicting the mean {o['baseline']:.3f} |")
         else:
             pre.append(f"| {o['recipe']} | Align | {o['seed']} | source val top-1 {100 * o['top1']:.1f}% "
-                       f"{span(wilson(o['top1'], o['videos']))} | {chance} |")
+                       f"{span(wilson_interval(o['top1'], o['videos']))} | {chance} |")
     for name in ('mean_colour', 'motion_energy'):
         pre.append(f"| {name.replace('_', ' ')} baseline | on Align's source split | - | "
                    f"{pct(np.mean(source_base[name]))}% | {chance} |")

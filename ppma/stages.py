@@ -66,7 +66,7 @@ class Stage:
         "Scores on held-out `sources`; the final evaluation writes the results row of `protocol`."
         return evaluate_sources(run, run.model, sources, head=self.eval_head(run), epoch=epoch,
                                 protocol=self.protocol if final else None,
-                                checkpoint=run.out/'checkpoint.pt' if final else None, workers=workers)
+                                checkpoint=run.out/'checkpoint.pt' if final else None, workers=workers, final=final)
 
     def eval_head(self, run): return None
 

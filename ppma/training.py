@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from .core import check_names, get_logger, nearest, read_jsonl, repo_root
+from .evaluate import wilson_interval
 from .settings import PRESETS, resolve
 from .sources import as_list, check_labels, drop_missing, load_sources, validation_sources
 from .engine import train_stage
@@ -18,7 +19,8 @@ from .synth import make_synth
 log = get_logger('ppma.training')
 
 # %% auto #0
-__all__ = ['log', 'SOURCE_ACTIONS', 'stage_config', 'default_data', 'default_init', 'train', 'check_parameters', 'run_summary']
+__all__ = ['log', 'SOURCE_ACTIONS', 'stage_config', 'default_data', 'default_init', 'train', 'check_parameters', 'held_out',
+           'run_summary']
 
 # %% ../nbs/07c_training.ipynb #50138dc4
 def stage_config(stage, preset='tiny-cpu', *, settings=None, **overrides):
@@ -105,9 +107,19 @@ def check_parameters(names):
     check_names(names, (set(inspect.signature(train).parameters) - {'overrides'}) | {'settings'})
 
 # %% ../nbs/07c_training.ipynb #390b86a1
+def held_out(out):
+    """The final held-out evaluation of a run folder (its first `eval-*.json`): videos, chance and the top-1's 95%
+    Wilson interval, in %; empty when the run scored none."""
+    evals = sorted(Path(out).glob('eval-*.json'))
+    if not evals: return {}
+    e = json.loads(evals[0].read_text())
+    lo, hi = wilson_interval(e['top1'], e['videos'])
+    return {'val videos': e['videos'], 'chance (%)': round(100 / len(e['confusion']), 1),
+            '95% interval (%)': f'[{100 * lo:.1f}, {100 * hi:.1f}]'}
+
 def run_summary(out, checkpoint=None):
-    """Stage, recipe, epochs done, last train loss, val top-1 (%) and checkpoint of a run folder (`checkpoint`: when not
-    its own)."""
+    """Stage, recipe, epochs done, last train loss, val top-1 (%) with its videos, chance and 95% interval, training
+    videos and checkpoint of a run folder (`checkpoint`: when not its own)."""
     out = Path(out)
     recs = read_jsonl(out/'metrics.jsonl') if (out/'metrics.jsonl').exists() else []
     info = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
@@ -117,5 +129,6 @@ def run_summary(out, checkpoint=None):
     return {'stage': first.get('stage', info.get('config', {}).get('stage')),
             'recipe': first.get('recipe', info.get('recipe')),
             'epochs': len(ep), 'last train loss': ep[-1]['loss'] if ep else None,
-            'val top-1 (%)': round(100 * val[-1]['acc1'], 2) if val else None,
+            'val top-1 (%)': round(100 * val[-1]['acc1'], 2) if val else None, **held_out(out),
+            'train videos': sum(d['rows'] for d in info.get('data', [])) or None,
             'checkpoint': str(ck) if ck.exists() else None}

@@ -80,6 +80,9 @@ def test_the_notebook_shows_curves_reconstruction_and_confusion(runs):
     assert 'no evaluation' in json.dumps(outputs(mae, 'plot_confusion('))      # the absence is said, not left blank
     table = ''.join(outputs(lp, 'pd.DataFrame([run_summary(')[0]['data']['text/html'])
     for word in ('linear_probe', 'epochs', 'last train loss', 'val top-1 (%)', str(d / 'lp' / 'checkpoint.pt')): assert word in table
+    for word in ('val videos', 'chance (%)', '95% interval (%)', 'train videos'): assert word in table   # issue 26
+    started = json.dumps(outputs(mae, 'started from') + outputs(lp, 'started from'))
+    assert 'RANDOM WEIGHTS' in started and str(d / 'mae' / 'checkpoint.pt') in started      # MAE from scratch, LP from it
 
 
 def test_progress_bars_do_not_flood_the_saved_notebook(runs):

@@ -27,6 +27,8 @@ def test_each_stage_learns_the_toy_task(toy, tmp_path, stage, kw):
     loss = epochs_loss(tmp_path)
     assert loss[-1] < loss[0] * 0.97, loss
     assert Path(s['checkpoint']).exists()
+    # every supervised stage scores its held-out videos at the end, Align included (issue 26: its confusion matrix)
+    assert (tmp_path / 'eval-toy.json').exists() == (stage != 'mae')
 
 
 def test_mae_align_probe_chain_and_frozen_trunk(toy, tmp_path):
