@@ -51,3 +51,17 @@ def test_the_line_and_cycle_counters_can_fail(tmp_path):
     assert layout.long_lines(pkg) == [('b.py', 3)]           # nbdev's generated __all__ is not counted
     assert layout.semicolon_joins(pkg) == [('a.py', 3)]
     assert layout.import_cycles(pkg) == [['a', 'b']]
+
+
+def test_no_docstring_is_cut_in_two():
+    "Issue 28: a docstring written as literals on separate lines keeps only its first; the rest is a lost statement."
+    import ast
+    cut = []
+    for p in sorted((ROOT / 'ppma').glob('*.py')):
+        for node in ast.walk(ast.parse(p.read_text())):
+            body = getattr(node, 'body', None)
+            if isinstance(body, list) and len(body) > 1 and all(
+                    isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)
+                    for b in body[:2]):
+                cut.append((p.name, getattr(node, 'name', 'module')))
+    assert cut == []
