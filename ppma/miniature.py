@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .core import atomic_write_text, die_with_parent, get_logger
+from .core import atomic_write_text, die_with_parent, get_logger, repo_root
 from .data import VideoClipDataset, read_split
 from .cards import card_split, load_card, save_card
 from .human_removal import audit_detector, fetch_sample
@@ -26,12 +26,12 @@ from .training import SOURCE_ACTIONS, stage_config, train
 log = get_logger('ppma.miniature')
 
 # %% auto #0
-__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'FINETUNED', 'SCALES', 'STUDY_ROWS', 'PRETRAIN', 'CEILING',
-           'SETTINGS', 'vtest_plate', 'square_crops', 'clean_plates', 'Scale', 'check_scale', 'world', 'no_human',
-           'person_left', 'removal_audit', 'note_removal', 'centre_clips', 'mean_colour', 'motion_energy',
-           'fit_logistic', 'trivial_baselines', 'Recipe', 'recipes', 'protocols', 'shuffled_list', 'run_dir',
-           'checkpoint', 'Task', 'mae_epochs', 'pretrain_jobs', 'downstream_run', 'downstream_jobs', 'average_jobs',
-           'ceiling_jobs', 'run_jobs']
+__all__ = ['log', 'PLACES', 'DOWNSTREAM_ACTIONS', 'RENDER', 'ZOOM', 'FINETUNED', 'SCALES', 'STUDY_ROWS', 'STAGE_SETS', 'PRETRAIN',
+           'CEILING', 'SETTINGS', 'vtest_plate', 'square_crops', 'clean_plates', 'Scale', 'check_scale', 'world_set',
+           'world', 'stage_data', 'no_human', 'person_left', 'removal_audit', 'note_removal', 'centre_clips',
+           'mean_colour', 'motion_energy', 'fit_logistic', 'trivial_baselines', 'Recipe', 'recipes', 'protocols',
+           'shuffled_list', 'run_dir', 'checkpoint', 'Task', 'mae_epochs', 'pretrain_jobs', 'downstream_run',
+           'downstream_jobs', 'average_jobs', 'ceiling_jobs', 'run_jobs']
 
 # %% ../nbs/12_miniature.ipynb #m06
 # OpenCV's photos, nobody in them
@@ -115,28 +115,43 @@ def check_scale(scale):
     return SCALES[scale]
 
 # %% ../nbs/12_miniature.ipynb #m12
-def world(root, scale='demo', *, workers=2, progress=True):
-    "Every dataset of the miniature, made once and reused: `{name: card}`."
+def world_set(name, root, scale='demo', *, workers=2, progress=True):
+    "One dataset of the miniature (`real`, `oracle`, `nohuman`, `synthetic`, `downstream`, `ceiling`), made once."
     s, root = check_scale(scale), Path(root)
-    plates = clean_plates(root/'plates')
-    kw = dict(**RENDER, backgrounds=plates, workers=workers, progress=progress)     # photos filmed by a moving camera
+    kw = dict(**RENDER, backgrounds=clean_plates(root/'plates'), workers=workers, progress=progress)  # filmed photos
     people = dict(classes=None, per_class=s.real, val_fraction=s.real_val, style='realistic', seed=100,
                   zoom=ZOOM['people'], **kw)
-    cards = {'real': make_synth(root/'real', name='mini_real', **people),
-             'oracle': make_synth(root/'oracle', name='mini_oracle', people=False, **people)}
-    if s.study_rows:
-        cards['nohuman'] = no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
-    cards['synthetic'] = make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s.source,
-                                    val_fraction=s.source_val,
-                                    style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
     down = dict(classes=DOWNSTREAM_ACTIONS, style='realistic', zoom=ZOOM['people'], **kw)
     n = s.down_train + s.down_val
-    cards['downstream'] = make_synth(root/'downstream', per_class=n, val_fraction=s.down_val / n, seed=300,
-                                     name='mini_downstream', **down)
-    # the ceiling's abundant labels: new videos of the same task (another seed), validated on the same videos
-    cards['ceiling'] = make_synth(root/'ceiling', per_class=s.ceiling, val_fraction=0, seed=301,
-                                  name='mini_downstream_ceiling', **down)
-    return cards
+    if name == 'real': return make_synth(root/'real', name='mini_real', **people)
+    if name == 'oracle': return make_synth(root/'oracle', name='mini_oracle', people=False, **people)
+    if name == 'nohuman':
+        world_set('real', root, scale, workers=workers, progress=progress)
+        return no_human(root/'real', root/'nohuman', root/'lists', workers=workers, progress=progress)
+    if name == 'synthetic':
+        return make_synth(root/'synthetic', SOURCE_ACTIONS, per_class=s.source, val_fraction=s.source_val,
+                          style='mannequin', seed=200, name='mini_synthetic', zoom=ZOOM['synthetic'], **kw)
+    if name == 'downstream':
+        return make_synth(root/'downstream', per_class=n, val_fraction=s.down_val / n, seed=300,
+                          name='mini_downstream', **down)
+    if name == 'ceiling':     # abundant labels: new videos of the same task (another seed), validated on the same
+        return make_synth(root/'ceiling', per_class=s.ceiling, val_fraction=0, seed=301,
+                          name='mini_downstream_ceiling', **down)
+    raise ValueError(f'{name!r}: not a set of the miniature')
+
+def world(root, scale='demo', *, workers=2, progress=True):
+    "Every dataset of the miniature, made once and reused: `{name: card}`."
+    names = ['real', 'oracle', *(['nohuman'] if check_scale(scale).study_rows else []), 'synthetic', 'downstream',
+             'ceiling']
+    return {n: world_set(n, root, scale, workers=workers, progress=progress) for n in names}
+
+STAGE_SETS = {'mae': 'real', 'align': 'synthetic', 'finetune': 'downstream', 'linear_probe': 'downstream',
+              'average': 'downstream'}       # the set on which each stage learns, for `nbs/train.ipynb`'s default
+
+def stage_data(stage, scale='demo', root=None, *, workers=2, progress=True):
+    "The card of the miniature's set on which `stage` learns, made once where `make demo` makes it."
+    root = Path(root or repo_root()/'runs'/('benchmark' if scale == 'demo' else f'benchmark-{scale}')/'data')
+    return world_set(STAGE_SETS[stage], root, scale, workers=workers, progress=progress)
 
 def no_human(real, out, lists, *, workers=2, progress=True):
     "The real set through `remove_humans` with its defaults (the tool under test), keeping the train and val lists."

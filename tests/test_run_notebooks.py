@@ -130,3 +130,30 @@ def test_help_notebook_gives_a_type_and_help_for_every_parameter(nb):
         m = re.match(rf'  {name}: (.+?) \(default .*?\)(.*)$', lines[i])
         text = m.group(2).strip() or lines[i + 1].strip()
         assert m.group(1) != 'Unknown type' and text and not text.startswith(tuple(f'{n}:' for n in names)), (name, lines[i:i + 2])
+
+
+def test_each_stage_defaults_to_the_miniature_set_it_learns_on(monkeypatch):
+    "Issue 26: with only `-p stage`, the notebook trains on the miniature's set for the stage, where make demo makes it."
+    import ppma.miniature as mini
+    made = []
+    monkeypatch.setattr(mini, 'world_set', lambda name, root, scale, **kw: made.append((name, root, scale)) or name)
+    assert [mini.stage_data(s) for s in ('mae', 'align', 'finetune', 'linear_probe')] == \
+        ['real', 'synthetic', 'downstream', 'downstream']
+    assert {r for _, r, _ in made} == {ROOT / 'runs' / 'benchmark' / 'data'} and {s for *_, s in made} == {'demo'}
+
+
+def test_align_in_the_notebook_shows_chance_interval_confusion_and_its_start(tmp_path):
+    """Issue 26, at smoke size: Align on the miniature's synthetic source set, through nbs/train.ipynb: the summary
+    gives chance, the 95% interval and the held-out videos, the confusion matrix is drawn, a line says the run
+    started from random weights, and each epoch's bar is drawn at its start and end only."""
+    from ppma.miniature import stage_data
+    card = stage_data('align', 'smoke', root=tmp_path / 'data', workers=1, progress=False)
+    nb = papermill('nbs/train.ipynb', tmp_path / 'align.ipynb', '-p', 'stage', 'align', '-p', 'data', str(card),
+                   '-p', 'epochs', '2', '-p', 'workers', '0', '-p', 'out_dir', str(tmp_path / 'align'))
+    table = ''.join(outputs(nb, 'pd.DataFrame([run_summary(')[0]['data']['text/html'])
+    for word in ('val videos', 'chance (%)', '12.5', '95% interval (%)', 'train videos'): assert word in table, word
+    assert pngs(nb, 'plot_confusion(') == 1
+    assert 'RANDOM WEIGHTS' in json.dumps(outputs(nb, 'started from'))
+    bars = [t for c in nb['cells'] for o in c.get('outputs', []) if o['output_type'] == 'stream'
+            for t in re.split(r'[\r\n]', ''.join(o['text'])) if re.search(r'align epoch \d+: +\d+%\|', t)]
+    assert 0 < len(bars) <= 4, bars                  # two epochs: at most a start and an end drawing each

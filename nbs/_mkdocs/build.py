@@ -255,8 +255,10 @@ def main(argv=None):
     if not a.fast:
         tmp = Path('_docs')/'runs'                  # relative to the repository (papermill's cwd): no build paths shown
         shutil.rmtree(ROOT/tmp, ignore_errors=True)
-        run_notebook('train', SRC/'train_mae.ipynb', {'stage': 'mae', 'epochs': 3, 'out_dir': str(tmp/'mae')})
-        run_notebook('train', SRC/'train.ipynb', {'stage': 'linear_probe', 'init': str(tmp/'mae'/'checkpoint.pt'),
+        run_notebook('train', SRC/'train_mae.ipynb', {'stage': 'mae', 'data': 'embedded', 'epochs': 3,
+                                                      'out_dir': str(tmp/'mae')})
+        run_notebook('train', SRC/'train.ipynb', {'stage': 'linear_probe', 'data': 'embedded',
+                                                  'init': str(tmp/'mae'/'checkpoint.pt'),
                                                   'epochs': 20, 'out_dir': str(tmp/'linear_probe')})
         run_notebook('report', SRC/'report.ipynb', {'runs_dir': str(tmp), 'out_dir': str(tmp/'report')})
         shutil.copy(NBS/'benchmark.ipynb', SRC/'benchmark.ipynb')       # the whole benchmark (20 minutes) is not run
