@@ -382,9 +382,18 @@ def main(argv=None):
     from ppma.stages import load_plugins
     load_plugins()                                      # stages named by PPMA_STAGES join `--stage`'s choices
     a = parser().parse_args(argv)
-    try: return a.fn(a)
+    try: rc = a.fn(a)
     except (OSError, ValueError) as e:                  # bad input, missing files, a full disk: a message, no traceback
         if _rank() == 0: print(f'ppma: error: {e}', file=sys.stderr)   # under torchrun every rank meets it: say it once
         return 2
+    _close_group()
+    return rc
 
 def _rank(): return int(os.environ.get('RANK', 0))
+
+def _close_group():
+    "Under torchrun: wait for every rank, then close the process group (a rank leaving first can abort its peers)."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -27,8 +27,8 @@ def test_a_page_shows_api_entries_and_no_build_noise():
     text = '\n'.join(c.source for c in page.cells)
     assert '#|' not in text and 'skip_exec' not in text and 'fastcore.test' not in text and 'import os' not in text
     assert '### atomic_write_text' in text and 'Write `text` to `path` atomically.' in text
-    assert 'blob/main/ppma/core.py#L' in text                          # the source link
-    assert '## ppma data' in text and '## Metrics (2)' in text        # ids the table of contents can reach
+    assert '[source](#code-atomic_write_text)' in text and '<details id="code-atomic_write_text">' in text
+    assert '## ppma data' in text and '## Metrics {#metrics-2}' in text   # ids the table of contents can reach
 
 
 def test_the_cli_page_lists_every_command():
@@ -98,3 +98,10 @@ def test_the_build_reads_figure_titles_and_hides_echo_false_code(tmp_path):
     assert all('image/svg+xml' not in o.get('data', {}) for c in done.cells for o in c.outputs)
     page = build.present(done, 'https://github.com/x/y')
     assert 'hide-input' in page.cells[-1].metadata['tags'] and page.cells[-1].outputs[0]['text'] == 'shown\n'
+
+
+def test_signatures_read_as_written():
+    "Type hints show as in the source (the modules use `from __future__ import annotations`), not as quoted strings."
+    from ppma.settings import Settings
+    sig = load('build').signature(Settings)
+    assert "stage: str = 'mae'" in sig and "device: str | None = None" in sig and "'str'" not in sig

@@ -91,21 +91,32 @@ def public_names(src):
     return [n for n in names if not n.split('.')[-1].startswith('_') or n.endswith('__init__')]
 
 
-def api_entry(module, name, git_url):
-    "Markdown of one API entry: heading, signature, docstring, source link."
+class Hint(str):
+    "An annotation kept as text (`from __future__ import annotations`), shown without its quotes."
+    def __repr__(self): return str(self)
+
+
+def signature(obj):
+    "`obj`'s signature as it reads in the source: `size: int = 64`, not `size: 'int' = 64`."
+    s = inspect.signature(obj)
+    plain = lambda a: Hint(a) if isinstance(a, str) else a
+    params = [p.replace(annotation=plain(p.annotation)) for p in s.parameters.values()]
+    return str(s.replace(parameters=params, return_annotation=plain(s.return_annotation)))
+
+
+def api_entry(module, name, anchor):
+    "Markdown of one API entry: heading, signature, docstring, a link to its code folded on the same page."
     import importlib
     obj = importlib.import_module(module)
     for part in name.split('.'): obj = getattr(obj, part)
-    try: sig = str(inspect.signature(obj))
+    try: sig = signature(obj)
     except (TypeError, ValueError): sig = ''
     kind = 'class' if inspect.isclass(obj) else 'def'
     doc = inspect.getdoc(obj) or ''
-    try:
-        line = inspect.getsourcelines(obj)[1]
-        link = f'[source]({git_url}/blob/main/ppma/{module.split(".")[-1]}.py#L{line})'
-    except (OSError, TypeError): link = ''
+    try: where = f' (`ppma/{module.split(".")[-1]}.py`, line {inspect.getsourcelines(obj)[1]})'
+    except (OSError, TypeError): where = ''
     return (f'### {name}\n\n```python\n{kind} {name}{sig}\n```\n\n'
-            f'{doc}\n\n<small>{link} · `from {module} import {name}`</small>\n')
+            f'{doc}\n\n<small>[source](#{anchor}){where} · `from {module} import {name}`</small>\n')
 
 
 def present(nb, git_url):
@@ -130,12 +141,15 @@ def present(nb, git_url):
             cells.append(c)
             continue
         if 'export' in d and module:
-            entries = [api_entry(module, n, git_url) for n in public_names(c.source)]
+            names = public_names(c.source)
+            anchor = f'code-{names[0] if names else len(cells)}'.lower()
+            entries = [api_entry(module, n, anchor) for n in names]
             code = strip_directives(c.source)
             if not entries and all(l.startswith(('import ', 'from ', 'log = ',
                                                  '#')) or not l.strip() or l.startswith(' ')
                                    for l in code.splitlines()): continue      # the imports: nothing a reader calls
-            body = '\n'.join(entries) + f'\n<details><summary>code</summary>\n\n```python\n{code}\n```\n\n</details>\n'
+            fold = f'<details id="{anchor}"><summary>code</summary>\n\n```python\n{code}\n```\n\n</details>\n'
+            body = '\n'.join(entries) + '\n' + fold
             cells.append(nbformat.v4.new_markdown_cell(body))
             continue
         c.source = strip_directives(c.source) if c.source else ''
@@ -146,13 +160,13 @@ def present(nb, git_url):
 
 
 def unique_headings(cells):
-    """Headings made unique within a page (cells are rendered one by one, so the page could repeat an id its contents
-    link)."""
+    """Headings given unique ids within a page, their words unchanged (cells are rendered one by one, so the page
+    could repeat an id its contents link)."""
     seen = {}
     def fix(m):
         slug = re.sub(r'[^\w]+', '-', m.group(2).lower()).strip('-')
         seen[slug] = seen.get(slug, 0) + 1
-        return m.group(0) if seen[slug] == 1 else f'{m.group(1)} {m.group(2)} ({seen[slug]})'
+        return m.group(0) if seen[slug] == 1 else f'{m.group(1)} {m.group(2)} {{#{slug}-{seen[slug]}}}'   # same words
     for c in cells:
         if c.cell_type == 'markdown': c.source = re.sub(r'^(#+) (.*)$', fix, c.source, flags=re.M)
     return cells
