@@ -160,13 +160,13 @@ def present(nb, git_url):
 
 
 def unique_headings(cells):
-    """Headings given unique ids within a page, their words unchanged (cells are rendered one by one, so the page
-    could repeat an id its contents link)."""
+    """Headings made unique within a page (cells are rendered one by one, so the page could repeat an id its contents
+    link); attr_list ids (`{#id}`) are not applied inside notebook cells, so the words change."""
     seen = {}
     def fix(m):
         slug = re.sub(r'[^\w]+', '-', m.group(2).lower()).strip('-')
         seen[slug] = seen.get(slug, 0) + 1
-        return m.group(0) if seen[slug] == 1 else f'{m.group(1)} {m.group(2)} {{#{slug}-{seen[slug]}}}'   # same words
+        return m.group(0) if seen[slug] == 1 else f'{m.group(1)} {m.group(2)} ({seen[slug]})'
     for c in cells:
         if c.cell_type == 'markdown': c.source = re.sub(r'^(#+) (.*)$', fix, c.source, flags=re.M)
     return cells
